@@ -1,0 +1,31 @@
+# Everything runs in .venv, created on first use and reused after.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch and torchvision pinned to the releases this project is measured with (pip takes them from local disk here).
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install demo test test-all clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install  ## train the scratch CNN on the built-in synthetic faces, then: tensorboard --logdir outputs
+	$(BIN)/python -m fer_lightning.train experiment=demo
+
+test: install  ## the fast tests (the default run)
+	$(BIN)/python -m pytest
+
+test-all: install  ## the fast tests and the ones marked slow
+	$(BIN)/python -m pytest -m ""
+
+clean:
+	rm -rf $(VENV) outputs/train outputs/*/multiruns

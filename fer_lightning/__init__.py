@@ -1,0 +1,1 @@
+"""fer-lightning: Lightning + Hydra experiments for facial emotion recognition on FER-2013."""

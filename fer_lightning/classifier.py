@@ -1,0 +1,170 @@
+"""The LightningModule: loss, optimisation and metrics around any net with a ``backbone`` and a ``head``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.figures import confusion_matrix_figure
+
+NetBuilder = Callable[..., nn.Module]
+OptimizerBuilder = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerBuilder = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+
+def stage_metrics(per_class: bool) -> MetricCollection:
+    """Accuracy (overall and macro) and macro precision, recall and F1; optionally F1 per emotion."""
+    metrics: dict[str, nn.Module] = {
+        "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
+        "acc_macro": MulticlassAccuracy(NUM_CLASSES, average="macro"),
+        "precision": MulticlassPrecision(NUM_CLASSES, average="macro"),
+        "recall": MulticlassRecall(NUM_CLASSES, average="macro"),
+        "f1": MulticlassF1Score(NUM_CLASSES, average="macro"),
+    }
+    if per_class:
+        metrics["f1_per_class"] = MulticlassF1Score(NUM_CLASSES, average=None)
+    return MetricCollection(metrics)
+
+
+class EmotionClassifier(LightningModule):
+    """Cross-entropy (optional label smoothing and class weights) with an optimizer and scheduler from conf.
+
+    ``net`` is a partial builder called with ``num_classes``, ``dropout``, ``pretrained`` and
+    ``weights_path``, so these and the learning rate are plain hyperparameters of this module that a
+    sweep sets directly (``model.lr=...``, ``model.dropout=...``).
+    """
+
+    def __init__(
+        self,
+        net: NetBuilder,
+        optimizer: OptimizerBuilder,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        dropout: float = 0.5,
+        pretrained: bool = False,
+        weights_path: str | None = None,
+        scheduler: SchedulerBuilder | None = None,
+        scheduler_interval: Literal["epoch", "step"] = "epoch",
+        label_smoothing: float = 0.0,
+        class_weights: Literal["balanced"] | Sequence[float] | None = None,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        # Builders stay out of the checkpoint's hyperparameters: they would make it unloadable with
+        # torch.load(weights_only=True). The run's whole config is stored beside them instead (StoreConfig).
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.optimizer_builder = optimizer
+        self.scheduler_builder = scheduler
+        self.net = net(num_classes=NUM_CLASSES, dropout=dropout, pretrained=pretrained, weights_path=weights_path)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.register_buffer("class_weights", torch.ones(NUM_CLASSES))
+        if class_weights is not None and class_weights != "balanced":
+            if len(class_weights) != NUM_CLASSES:
+                raise ValueError(f"model.class_weights has {len(class_weights)} values, expected {NUM_CLASSES}")
+            self.class_weights.copy_(torch.as_tensor(class_weights, dtype=torch.float))
+        self.train_metrics = stage_metrics(per_class=False).clone(prefix="train/")
+        self.val_metrics = stage_metrics(per_class=True).clone(prefix="val/")
+        self.test_metrics = stage_metrics(per_class=True).clone(prefix="test/")
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.val_acc_best = MaxMetric()
+        self.test_confusion = MulticlassConfusionMatrix(NUM_CLASSES)
+
+    @property
+    def backbone(self) -> nn.Module:
+        """The pretrained-or-feature part, as Lightning's BackboneFinetuning expects it."""
+        return self.net.backbone
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.hparams.class_weights == "balanced" and stage == "fit" and datamodule is not None:
+            counts = torch.as_tensor(datamodule.train_class_counts, dtype=torch.float)
+            # sklearn's "balanced": n_samples / (n_classes * count), so the mean weight per sample is 1.
+            self.class_weights.copy_(counts.sum() / (NUM_CLASSES * counts.clamp(min=1)))
+
+    def step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(
+            logits.float(), labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
+        )
+        getattr(self, f"{stage}_loss").update(loss.detach())
+        getattr(self, f"{stage}_metrics").update(logits.detach(), labels)
+        if stage == "test":
+            self.test_confusion.update(logits.detach(), labels)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self.step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.step(batch, "test")
+
+    def log_stage(self, stage: str) -> dict[str, Tensor]:
+        """Compute once per epoch (not per step: no device sync in the loop), log, reset."""
+        metrics, loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
+        values = {**metrics.compute(), f"{stage}/loss": loss.compute()}
+        per_class = values.pop(f"{stage}/f1_per_class", None)
+        if per_class is not None:
+            values.update({f"{stage}/f1_{emotion}": value for emotion, value in zip(EMOTIONS, per_class)})
+        metrics.reset()
+        loss.reset()
+        accuracy = f"{stage}/acc"
+        self.log_dict({name: value for name, value in values.items() if name != accuracy})
+        self.log(accuracy, values[accuracy], prog_bar=True)
+        return values
+
+    def on_train_start(self) -> None:
+        # The sanity check's batches must not count towards val/acc_best.
+        self.val_acc_best.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self.log_stage("train")
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.log_stage("val")
+        if not self.trainer.sanity_checking:
+            self.val_acc_best.update(values["val/acc"])
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_stage("test")
+        counts = self.test_confusion.compute().cpu().numpy()
+        self.test_confusion.reset()
+        for logger in self.loggers:
+            if hasattr(logger.experiment, "add_figure"):
+                figure = confusion_matrix_figure(counts, EMOTIONS)
+                logger.experiment.add_figure("test/confusion_matrix", figure, self.global_step)
+                plt.close(figure)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer_builder(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        if self.scheduler_builder is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_builder(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}

@@ -1,0 +1,118 @@
+"""The one LightningDataModule for FER: real data from disk or the built-in synthetic faces."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import albumentations as A
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from fer_lightning.classes import NUM_CLASSES
+from fer_lightning.data.readers import FaceRecords, read_fer
+from fer_lightning.data.splits import SPLITS, assign_splits, split_table
+from fer_lightning.data.synthetic import make_synthetic_faces
+from fer_lightning.data.transforms import build_transform
+
+log = logging.getLogger(__name__)
+
+
+class FaceDataset(Dataset):
+    """uint8 faces held in memory, transformed per item."""
+
+    def __init__(self, records: FaceRecords, transform: A.Compose) -> None:
+        self.records = records
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.transform(image=self.records.images[index])["image"]
+        return image, int(self.records.labels[index])
+
+
+class FERDataModule(LightningDataModule):
+    """FER-2013 (CSV or folders, detected from ``root``) or, with ``synthetic`` set, generated faces.
+
+    ``synthetic`` maps a split to images per class, e.g. ``{train: 300, val: 100, test: 100}``.
+    """
+
+    def __init__(
+        self,
+        root: str | None,
+        synthetic: Mapping[str, int] | None = None,
+        image_size: int = 48,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        augment: bool = False,
+        augmentation: Mapping[str, A.BasicTransform] | None = None,
+        mean: float = 0.5,
+        std: float = 0.25,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        if root is None and not synthetic:
+            raise ValueError("data.root is null and data.synthetic is not set: give one of them")
+        self.root = root
+        self.synthetic = dict(synthetic) if synthetic else None
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        plain = build_transform(image_size, mean, std)
+        augmented = build_transform(image_size, mean, std, (augmentation or {}).values())
+        self.transforms = {"train": augmented if augment else plain, "val": plain, "test": plain}
+        self.splits: dict[str, FaceRecords] = {}
+
+    def load_records(self) -> FaceRecords:
+        if self.synthetic is None:
+            return read_fer(self.root)
+        parts = []
+        for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS)):
+            images, labels = make_synthetic_faces(self.synthetic[split], np.random.default_rng([self.seed, index]))
+            parts.append(FaceRecords(images, labels, np.full(len(labels), origin),
+                                     np.array([f"synthetic:{split}:{i}" for i in range(len(labels))])))
+        return FaceRecords.concat(parts)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        records = self.load_records()
+        index = assign_splits(records, self.val_fraction, self.seed)
+        self.splits = {split: records.subset(index[split]) for split in SPLITS}
+        table = split_table({split: part.labels for split, part in self.splits.items()})
+        log.info("Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string())
+        if not len(self.splits["train"]) or not len(self.splits["val"]):
+            raise ValueError(f"data.root={self.root}: the train or val split is empty, see the table above")
+
+    @property
+    def train_class_counts(self) -> np.ndarray:
+        return np.bincount(self.splits["train"].labels, minlength=NUM_CLASSES)
+
+    def dataloader(self, split: str) -> DataLoader:
+        train = split == "train"
+        return DataLoader(
+            FaceDataset(self.splits[split], self.transforms[split]),
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train and len(self.splits[split]) > self.batch_size,  # no 1-image BatchNorm batch
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("test")

@@ -1,0 +1,46 @@
+"""Compose the real configs inside a Hydra context, on small data the tests make themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from fer_lightning.config import CONFIG_DIR
+
+# Small enough for seconds per run on two cores; every test can override any of it.
+FAST = [
+    "data=synthetic",
+    "data.synthetic.train=30",
+    "data.synthetic.val=8",
+    "data.synthetic.test=8",
+    "data.batch_size=16",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+SMALL_CNN = ["model.net.channels=[8,16]", "model.net.dense=[32]"]
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """cfg(*overrides) -> the composed train config, with ${hydra:...} resolvable and outputs in tmp_path."""
+
+    def make(*overrides: str, fast: bool = True) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=[*(FAST if fast else []), *overrides], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield make
+    GlobalHydra.instance().clear()

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_lightning.classes import EMOTIONS
+from fer_lightning.data.readers import FaceRecords, read_fer
+from fer_lightning.data.splits import assign_splits
+from tests.fixtures import random_faces, write_csv, write_folders
+
+
+def by_split(records: FaceRecords, val_fraction: float = 0.2) -> dict[str, list[tuple[str, int]]]:
+    """Each split as a sorted list of (pixel hash, label): independent of read order."""
+    index = assign_splits(records, val_fraction, seed=3)
+    return {
+        split: sorted((hashlib.sha1(records.images[i].tobytes()).hexdigest(), int(records.labels[i])) for i in rows)
+        for split, rows in index.items()
+    }
+
+
+@pytest.mark.parametrize("usages", [("Training", "PublicTest", "PrivateTest"), ("Training", "PublicTest")])
+def test_csv_and_folders_give_the_same_faces_labels_and_splits(tmp_path: Path, usages: tuple[str, ...]) -> None:
+    images, labels = random_faces(120)
+    usage = [usages[i % len(usages)] for i in range(120)]
+    from_csv = read_fer(write_csv(tmp_path / "fer2013.csv", images, labels, usage))
+    from_folders = read_fer(write_folders(tmp_path / "folders", images, labels, usage))
+    assert len(from_csv) == len(from_folders) == 120
+    assert by_split(from_csv) == by_split(from_folders)
+    # The CSV keeps row order: its labels are the labels written.
+    np.testing.assert_array_equal(from_csv.labels, labels)
+    np.testing.assert_array_equal(from_csv.images, images)
+
+
+def test_folder_names_map_to_csv_label_order_not_sort_order(tmp_path: Path) -> None:
+    images, _ = random_faces(len(EMOTIONS))
+    labels = np.arange(len(EMOTIONS))
+    records = read_fer(write_folders(tmp_path, images, labels, ["Training"] * len(EMOTIONS)))
+    for image, label in zip(records.images, records.labels):
+        expected = next(i for i in range(len(EMOTIONS)) if np.array_equal(images[i], image))
+        assert label == expected
+    assert EMOTIONS[6] == "neutral" and sorted(EMOTIONS)[4] == "neutral"  # the trap this guards against
+
+
+def test_public_and_private_test_become_val_and_test(tmp_path: Path) -> None:
+    images, labels = random_faces(30)
+    usage = ["Training"] * 10 + ["PublicTest"] * 10 + ["PrivateTest"] * 10
+    records = read_fer(write_csv(tmp_path / "fer2013.csv", images, labels, usage))
+    index = assign_splits(records, val_fraction=0.5, seed=0)
+    assert [list(index[s]) for s in ("train", "val", "test")] == [
+        list(range(10)), list(range(10, 20)), list(range(20, 30))
+    ]
+
+
+def test_single_held_out_group_is_test_and_val_is_a_stratified_share_of_train(tmp_path: Path) -> None:
+    images, _ = random_faces(240)
+    labels = np.repeat(np.arange(len(EMOTIONS)), [40, 10, 40, 40, 40, 30, 40])
+    usage = ["Training"] * 240
+    usage[::8] = ["PublicTest"] * 30
+    records = read_fer(write_csv(tmp_path / "fer2013.csv", images, labels, usage))
+    index = assign_splits(records, val_fraction=0.25, seed=0)
+    assert set(index["test"]) == {i for i, u in enumerate(usage) if u == "PublicTest"}
+    train_labels = labels[[u == "Training" for u in usage]]
+    for label in range(len(EMOTIONS)):
+        n = (train_labels == label).sum()
+        assert (records.labels[index["val"]] == label).sum() == round(0.25 * n)
+    assert not set(index["val"]) & set(index["train"])
+    assert len(index["train"]) + len(index["val"]) == 210
+    # Seeded: the same seed gives the same val, another seed another one.
+    assert np.array_equal(index["val"], assign_splits(records, 0.25, seed=0)["val"])
+    assert not np.array_equal(index["val"], assign_splits(records, 0.25, seed=1)["val"])
+
+
+def test_kaggle_icml_header_with_leading_spaces_and_no_usage_column(tmp_path: Path) -> None:
+    images, labels = random_faces(3)
+    rows = [f"{y}, Training,{' '.join(map(str, im.ravel()))}" for im, y in zip(images, labels)]
+    (tmp_path / "icml_face_data.csv").write_text("emotion, Usage, pixels\n" + "\n".join(rows) + "\n")
+    records = read_fer(tmp_path / "icml_face_data.csv")
+    np.testing.assert_array_equal(records.images, images)
+    assert list(records.origins) == ["Training"] * 3
+    (tmp_path / "train.csv").write_text("emotion,pixels\n" + "\n".join(r.replace(", Training", "") for r in rows))
+    assert list(read_fer(tmp_path / "train.csv").origins) == ["Training"] * 3
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("3,1 2 3,Training", r"fer2013.csv:3: expected 2304 integers"),
+        ("9,{pixels},Training", r"fer2013.csv:3: emotion '9'"),
+        ("3,{pixels},Validation", r"fer2013.csv:3: Usage 'Validation'"),
+    ],
+)
+def test_bad_csv_rows_name_the_line(tmp_path: Path, row: str, message: str) -> None:
+    images, labels = random_faces(1)
+    path = write_csv(tmp_path / "fer2013.csv", images, labels, ["Training"])
+    with path.open("a") as f:
+        f.write(row.format(pixels=" ".join(["7"] * 2304)) + "\n")
+    with pytest.raises(ValueError, match=message):
+        read_fer(tmp_path)
+
+
+def test_bad_roots_and_folders_are_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_fer(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="neither fer2013.csv nor a train/ folder"):
+        read_fer(tmp_path)
+    (tmp_path / "train" / "contempt").mkdir(parents=True)
+    with pytest.raises(ValueError, match="contempt: unknown class folder"):
+        read_fer(tmp_path)
+    (tmp_path / "train" / "contempt").rmdir()
+    (tmp_path / "train" / "happy").mkdir()
+    (tmp_path / "train" / "happy" / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match="broken.jpg: not a readable image"):
+        read_fer(tmp_path)

@@ -1,0 +1,71 @@
+"""Training end to end through the real entry point and configs, on synthetic data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from fer_lightning.train import train
+from tests.conftest import SMALL_CNN
+
+
+def event_scalars(run: Path) -> EventAccumulator:
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    return events
+
+
+@pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
+def test_fast_dev_run_trains_validates_and_tests_every_model(make_cfg, model: str) -> None:
+    cfg = make_cfg(f"model={model}", "data.augment=true", "trainer.fast_dev_run=true", "data.batch_size=8",
+                   *(SMALL_CNN if model == "cnn" else []))
+    metrics = train(cfg)
+    for name in ("train/loss", "val/acc", "test/acc", "test/f1", "test/f1_disgust"):
+        assert name in metrics
+
+
+def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg(
+        "data.synthetic.train=150", "data.synthetic.val=30", "data.synthetic.test=30",
+        "data.batch_size=32", "trainer.max_epochs=6", "model.lr=3e-3",
+        "model.net.channels=[16,32,64]", "model.net.dense=[64]", "model.dropout=0.2",
+    )
+    metrics = train(cfg)
+    assert metrics["val/acc_best"] >= 0.8, metrics
+    assert metrics["test/acc"] >= 0.7, metrics
+
+    run = tmp_path / "run"
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["metrics"]["val/acc_best"] == pytest.approx(metrics["val/acc_best"])
+    assert Path(saved["best_checkpoint"]).is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+
+    events = event_scalars(run)
+    scalars = set(events.Tags()["scalars"])
+    for stage in ("train", "val", "test"):
+        assert {f"{stage}/{m}" for m in ("acc", "precision", "recall", "f1", "loss")} <= scalars
+    assert "val/f1_fear" in scalars and any(tag.startswith("lr-") for tag in scalars)
+    assert len(events.Scalars("val/acc")) == 6
+    assert "test/confusion_matrix" in events.Tags()["images"]
+    assert events.Scalars("hp/test_acc")[0].value == pytest.approx(metrics["test/acc"])
+    hparams = events.PluginTagToContent("hparams")
+    assert b"batch_size" in hparams["_hparams_/session_start_info"] and b"dropout" in hparams["_hparams_/session_start_info"]
+
+
+def test_multirun_from_the_command_line_gives_one_folder_and_tensorboard_run_per_job(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "fer_lightning.train", "-m", "model.lr=1e-3,3e-4",
+        "data=synthetic", "data.synthetic.train=10", "data.synthetic.val=4", "data.synthetic.test=4",
+        "data.num_workers=0", "data.batch_size=16", *SMALL_CNN,
+        "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={tmp_path}",
+    ]
+    subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job in jobs:
+        assert "hp/val_acc_best" in event_scalars(job).Tags()["scalars"]
+        assert (job / "metrics.json").is_file()
