@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 
 import hydra
@@ -15,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.checkpoints import StoreConfig
 from fer_lightning.config import CONFIG_DIR
+from fer_lightning.files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
 
     log_hparams(loggers, OmegaConf.to_container(cfg.hparams, resolve=True), metrics, cfg.hparam_metrics)
-    write_json(Path(cfg.paths.output_dir) / "metrics.json", {"best_checkpoint": best, "metrics": metrics})
+    write_json({"best_checkpoint": best, "metrics": metrics}, Path(cfg.paths.output_dir) / "metrics.json")
     log.info("Final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
 
@@ -51,14 +50,6 @@ def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float],
         else:
             logger.log_hyperparams(hparams)
         logger.save()
-
-
-def write_json(path: Path, content: dict) -> None:
-    """Write then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".tmp")
-    partial.write_text(json.dumps(content, indent=2, sort_keys=True))
-    os.replace(partial, path)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

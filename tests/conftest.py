@@ -31,12 +31,13 @@ SMALL_CNN = ["model.net.channels=[8,16]", "model.net.dense=[32]"]
 
 @pytest.fixture
 def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
-    """cfg(*overrides) -> the composed train config, with ${hydra:...} resolvable and outputs in tmp_path."""
+    """cfg(*overrides) -> a composed config (train.yaml unless ``config`` says), with ${hydra:...}
+    resolvable and outputs in tmp_path/run; ``fast`` adds the FAST overrides of train.yaml."""
 
-    def make(*overrides: str, fast: bool = True) -> DictConfig:
+    def make(*overrides: str, config: str = "train", fast: bool = True) -> DictConfig:
         GlobalHydra.instance().clear()
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=[*(FAST if fast else []), *overrides], return_hydra_config=True)
+            cfg = compose(config, overrides=[*(FAST if fast else []), *overrides], return_hydra_config=True)
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(tmp_path / "run")
         HydraConfig.instance().set_config(cfg)

@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 
 from fer_lightning.classes import EMOTIONS
-from fer_lightning.data.readers import FaceRecords, read_fer
+from fer_lightning.data.readers import FaceRecords
+from fer_lightning.data.readers import read_fer as read_with_rejects
 from fer_lightning.data.splits import assign_splits
 from tests.fixtures import random_faces, write_csv, write_folders
+
+
+def read_fer(root: Path) -> FaceRecords:
+    """The records of a source that must read cleanly."""
+    records, rejected = read_with_rejects(root)
+    assert rejected == []
+    return records
 
 
 def by_split(records: FaceRecords, val_fraction: float = 0.2) -> dict[str, list[tuple[str, int]]]:
@@ -85,20 +93,40 @@ def test_kaggle_icml_header_with_leading_spaces_and_no_usage_column(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("row", "message"),
+    ("row", "detail"),
     [
-        ("3,1 2 3,Training", r"fer2013.csv:3: expected 2304 integers"),
-        ("9,{pixels},Training", r"fer2013.csv:3: emotion '9'"),
-        ("3,{pixels},Validation", r"fer2013.csv:3: Usage 'Validation'"),
+        ("3,1 2 3,Training", "'pixels' holds 3 values, expected 2304 integers in 0..255"),
+        ("3,{pixels} 1.5,Training", "'pixels' holds a value that is not an integer"),
+        ("3,{pixels} 256,Training", "'pixels' holds 2305 values"),
+        ("9,{pixels},Training", "emotion '9' is not one of 0..6"),
+        ("3,{pixels},Validation", "Usage 'Validation' is not one of"),
+        ("3,{pixels},Training,extra", "4 fields, expected 3"),
     ],
 )
-def test_bad_csv_rows_name_the_line(tmp_path: Path, row: str, message: str) -> None:
-    images, labels = random_faces(1)
-    path = write_csv(tmp_path / "fer2013.csv", images, labels, ["Training"])
+def test_a_bad_csv_row_is_rejected_with_its_line_and_the_rest_is_read(tmp_path: Path, row: str, detail: str) -> None:
+    images, labels = random_faces(2)
+    path = write_csv(tmp_path / "fer2013.csv", images[:1], labels[:1], ["Training"])
     with path.open("a") as f:
         f.write(row.format(pixels=" ".join(["7"] * 2304)) + "\n")
-    with pytest.raises(ValueError, match=message):
-        read_fer(tmp_path)
+        f.write(f"{labels[1]},{' '.join(map(str, images[1].ravel()))},Training\n")
+    records, rejected = read_with_rejects(tmp_path)
+    assert len(rejected) == 1 and rejected[0].source == f"{path}:3" and rejected[0].kind == "malformed"
+    assert detail in rejected[0].detail
+    np.testing.assert_array_equal(records.images, images)
+    assert list(records.sources) == [f"{path}:2", f"{path}:4"]
+
+
+def test_unreadable_and_non_image_files_are_rejected_by_name(tmp_path: Path) -> None:
+    images, labels = random_faces(3)
+    write_folders(tmp_path, images, labels, ["Training"] * 3)
+    happy = tmp_path / "train" / "happy"
+    happy.mkdir(exist_ok=True)
+    (happy / "broken.jpg").write_bytes(b"not a jpeg")
+    (happy / "notes.txt").write_text("hello")
+    records, rejected = read_with_rejects(tmp_path)
+    assert len(records) == 3
+    assert {(Path(r.source).name, r.kind) for r in rejected} == {("broken.jpg", "unreadable"), ("notes.txt", "unreadable")}
+    assert any("not a readable image" in r.detail for r in rejected)
 
 
 def test_bad_roots_and_folders_are_named(tmp_path: Path) -> None:
@@ -111,6 +139,8 @@ def test_bad_roots_and_folders_are_named(tmp_path: Path) -> None:
         read_fer(tmp_path)
     (tmp_path / "train" / "contempt").rmdir()
     (tmp_path / "train" / "happy").mkdir()
-    (tmp_path / "train" / "happy" / "broken.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match="broken.jpg: not a readable image"):
+    with pytest.raises(ValueError, match="happy: holds no images"):
+        read_fer(tmp_path)
+    (tmp_path / "fer2013.csv").write_text("label,pixels\n")
+    with pytest.raises(ValueError, match=r"fer2013.csv: missing column\(s\) \['emotion'\]"):
         read_fer(tmp_path)

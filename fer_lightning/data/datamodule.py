@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
+import pandas as pd
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
 from fer_lightning.classes import NUM_CLASSES
-from fer_lightning.data.readers import FaceRecords, read_fer
+from fer_lightning.data.cache import load_fer
+from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, summarize
+from fer_lightning.data.readers import FaceRecords, Rejected
 from fer_lightning.data.splits import SPLITS, assign_splits, split_table
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
+from fer_lightning.files import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,10 @@ class FERDataModule(LightningDataModule):
         augmentation: Mapping[str, A.BasicTransform] | None = None,
         mean: float = 0.5,
         std: float = 0.25,
+        clean: bool = True,
+        cleaning: CleaningRules | None = None,
+        cache_dir: str | None = None,
+        report_dir: str | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
     ) -> None:
@@ -61,6 +71,10 @@ class FERDataModule(LightningDataModule):
             raise ValueError("data.root is null and data.synthetic is not set: give one of them")
         self.root = root
         self.synthetic = dict(synthetic) if synthetic else None
+        self.clean = clean
+        self.cleaning = cleaning or CleaningRules()
+        self.cache_dir = cache_dir
+        self.report_dir = Path(report_dir) if report_dir else None
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.seed = seed
@@ -70,27 +84,44 @@ class FERDataModule(LightningDataModule):
         augmented = build_transform(image_size, mean, std, (augmentation or {}).values())
         self.transforms = {"train": augmented if augment else plain, "val": plain, "test": plain}
         self.splits: dict[str, FaceRecords] = {}
+        self.cleaning_report = pd.DataFrame(columns=REPORT_COLUMNS)
 
-    def load_records(self) -> FaceRecords:
+    def load_records(self) -> tuple[FaceRecords, list[Rejected]]:
         if self.synthetic is None:
-            return read_fer(self.root)
+            return load_fer(self.root, self.cache_dir)
         parts = []
         for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS)):
             images, labels = make_synthetic_faces(self.synthetic[split], np.random.default_rng([self.seed, index]))
             parts.append(FaceRecords(images, labels, np.full(len(labels), origin),
                                      np.array([f"synthetic:{split}:{i}" for i in range(len(labels))])))
-        return FaceRecords.concat(parts)
+        return FaceRecords.concat(parts), []
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        records = self.load_records()
+        records, rejected = self.load_records()
+        if rejected and not self.clean:
+            first = rejected[0]
+            raise ValueError(
+                f"{len(rejected)} record(s) of data.root={self.root} cannot be read, first {first.source}: "
+                f"{first.detail}. Set data.clean=true to drop them and list each in cleaning_report.csv"
+            )
         index = assign_splits(records, self.val_fraction, self.seed)
+        if self.clean:
+            index, self.cleaning_report = clean_splits(records, index, rejected, self.cleaning)
+            self.write_report(self.cleaning_report)
         self.splits = {split: records.subset(index[split]) for split in SPLITS}
         table = split_table({split: part.labels for split, part in self.splits.items()})
         log.info("Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string())
         if not len(self.splits["train"]) or not len(self.splits["val"]):
             raise ValueError(f"data.root={self.root}: the train or val split is empty, see the table above")
+
+    @rank_zero_only
+    def write_report(self, report: pd.DataFrame) -> None:
+        summary = summarize(report).to_string(index=False) if len(report) else "nothing found"
+        log.info("Cleaning listed %d records:\n%s", len(report), summary)
+        if self.report_dir is not None:
+            write_csv(report, self.report_dir / "cleaning_report.csv")
 
     @property
     def train_class_counts(self) -> np.ndarray:

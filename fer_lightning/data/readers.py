@@ -3,17 +3,19 @@
 Kaggle's ``fer2013.csv`` (emotion,pixels,Usage) and the image-folder re-upload
 (``train/<class>/*.jpg``, ``test/<class>/*.jpg``) hold the same faces; both readers return
 ``FaceRecords`` so that the same face gets the same label and the same split either way.
+A record that cannot be read (a corrupt file, a malformed CSV row) never stops the load: it comes
+back as a ``Rejected`` naming its file or line, and the caller decides whether that is fatal.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
@@ -45,8 +47,17 @@ class FaceRecords:
         return FaceRecords(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(FaceRecords)))
 
 
-def read_fer(root: str | Path) -> FaceRecords:
-    """Read FER-2013 from a CSV file, a folder holding ``fer2013.csv``, or the image-folder layout."""
+@dataclass(frozen=True)
+class Rejected:
+    """A record that could not become a face: ``source`` is the file or ``<csv>:<line>``."""
+
+    source: str
+    kind: str  # "unreadable" (image file) or "malformed" (CSV row)
+    detail: str
+
+
+def find_source(root: str | Path) -> tuple[str, Path]:
+    """("csv", file) or ("folders", root): which format ``data.root`` holds."""
     root = Path(root).expanduser()
     if not root.exists():
         raise FileNotFoundError(
@@ -54,80 +65,118 @@ def read_fer(root: str | Path) -> FaceRecords:
             "or a folder with train/<class>/*.jpg and test/<class>/*.jpg"
         )
     if root.is_file():
-        return read_csv(root)
-    csvs = sorted(root.glob("*.csv"))
+        return "csv", root
     if (root / "fer2013.csv").is_file():
-        return read_csv(root / "fer2013.csv")
+        return "csv", root / "fer2013.csv"
     if (root / "train").is_dir():
-        return read_folders(root)
+        return "folders", root
+    csvs = sorted(root.glob("*.csv"))
     if len(csvs) == 1:
-        return read_csv(csvs[0])
+        return "csv", csvs[0]
     raise FileNotFoundError(
         f"data.root={root} holds neither fer2013.csv nor a train/ folder of class folders "
         f"(found: {sorted(p.name for p in root.iterdir())[:10]}); point data.root at one of them"
     )
 
 
-def read_csv(path: Path) -> FaceRecords:
+def read_fer(root: str | Path) -> tuple[FaceRecords, list[Rejected]]:
+    """Read FER-2013 from a CSV file, a folder holding ``fer2013.csv``, or the image-folder layout."""
+    kind, path = find_source(root)
+    return read_csv(path) if kind == "csv" else read_folders(path)
+
+
+def read_csv(path: Path) -> tuple[FaceRecords, list[Rejected]]:
     """Kaggle's CSV: ``emotion,pixels[,Usage]``; a file without Usage is all Training."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame.columns = frame.columns.str.strip()  # icml_face_data.csv writes " Usage", " pixels"
-    missing = {"emotion", "pixels"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected header emotion,pixels,Usage")
-    usages = frame["Usage"].str.strip() if "Usage" in frame.columns else pd.Series("Training", index=frame.index)
-    images = np.empty((len(frame), FACE_SIZE, FACE_SIZE), np.uint8)
-    labels = np.empty(len(frame), np.int64)
-    for row, (emotion, pixels, usage) in enumerate(zip(frame["emotion"], frame["pixels"], usages)):
-        where = f"{path}:{row + 2}"  # +1 for the header, +1 for 1-based lines
-        values = np.array(pixels.split(), dtype=np.int64) if pixels.strip() else np.empty(0, np.int64)
-        if values.size != FACE_SIZE * FACE_SIZE or values.min() < 0 or values.max() > 255:
-            raise ValueError(f"{where}: expected {FACE_SIZE * FACE_SIZE} integers in 0..255 in 'pixels'")
-        if emotion.strip() not in {str(i) for i in range(NUM_CLASSES)}:
-            raise ValueError(f"{where}: emotion {emotion!r} is not one of 0..{NUM_CLASSES - 1}")
-        if usage not in CSV_USAGES:
-            raise ValueError(f"{where}: Usage {usage!r} is not one of {CSV_USAGES}")
-        images[row] = values.reshape(FACE_SIZE, FACE_SIZE)
-        labels[row] = int(emotion)
-    sources = np.array([f"{path}:{row + 2}" for row in range(len(frame))])
-    return FaceRecords(images, labels, usages.to_numpy(dtype=str), sources)
+    images, labels, usages, sources, rejected = [], [], [], [], []
+    with path.open(newline="") as file:
+        reader = csv.reader(file)
+        header = [name.strip() for name in next(reader, [])]  # icml_face_data.csv writes " Usage", " pixels"
+        missing = {"emotion", "pixels"} - set(header)
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected header emotion,pixels,Usage")
+        column = {name: header.index(name) for name in ("emotion", "pixels", "Usage") if name in header}
+        for fields in reader:
+            where = f"{path}:{reader.line_num}"
+            if len(fields) != len(header):
+                rejected.append(Rejected(where, "malformed", f"{len(fields)} fields, expected {len(header)} ({header})"))
+                continue
+            usage = fields[column["Usage"]].strip() if "Usage" in column else "Training"
+            face, problem = parse_csv_row(fields[column["emotion"]].strip(), fields[column["pixels"]], usage)
+            if problem:
+                rejected.append(Rejected(where, "malformed", problem))
+                continue
+            images.append(face)
+            labels.append(int(fields[column["emotion"]]))
+            usages.append(usage)
+            sources.append(where)
+    return _records(images, labels, usages, sources), rejected
 
 
-def read_folders(root: Path) -> FaceRecords:
-    """The folder re-upload: class folders are mapped to EMOTIONS by name, never by sort order."""
-    files: list[Path] = []
-    labels: list[int] = []
-    origins: list[str] = []
+def parse_csv_row(emotion: str, pixels: str, usage: str) -> tuple[np.ndarray | None, str | None]:
+    """(48x48 face, None) or (None, what is wrong with the row)."""
+    try:
+        values = np.array(pixels.split(), dtype=np.int64)
+    except ValueError:
+        return None, "'pixels' holds a value that is not an integer"
+    if values.size != FACE_SIZE * FACE_SIZE or values.min() < 0 or values.max() > 255:
+        return None, f"'pixels' holds {values.size} values, expected {FACE_SIZE * FACE_SIZE} integers in 0..255"
+    if emotion not in {str(i) for i in range(NUM_CLASSES)}:
+        return None, f"emotion {emotion!r} is not one of 0..{NUM_CLASSES - 1}"
+    if usage not in CSV_USAGES:
+        return None, f"Usage {usage!r} is not one of {CSV_USAGES}"
+    return values.reshape(FACE_SIZE, FACE_SIZE).astype(np.uint8), None
+
+
+def list_folder_images(root: Path) -> tuple[list[Path], list[int], list[str], list[Rejected]]:
+    """Image files under train/ and test/ with label and origin; other files come back rejected."""
+    files, labels, origins, rejected = [], [], [], []
     for split_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name in ("train", "test")):
         for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             name = class_dir.name.lower()
             if name not in EMOTIONS:
                 raise ValueError(f"{class_dir}: unknown class folder; expected one of {EMOTIONS}")
-            images = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            entries = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+            images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
             if not images:
                 raise ValueError(f"{class_dir}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            rejected += [Rejected(str(p), "unreadable", "not an image file (by its suffix)") for p in entries
+                         if p.suffix.lower() not in IMAGE_SUFFIXES]
             for file in images:
                 match = _ORIGIN_IN_NAME.match(file.name)
                 files.append(file)
                 labels.append(EMOTIONS.index(name))
                 origins.append(match.group(1) if match else split_dir.name)
+    return files, labels, origins, rejected
+
+
+def read_folders(root: Path) -> tuple[FaceRecords, list[Rejected]]:
+    """The folder re-upload: class folders are mapped to EMOTIONS by name, never by sort order."""
+    files, labels, origins, rejected = list_folder_images(root)
     with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
         decoded = list(pool.map(decode_face, files))
+    good = [i for i, face in enumerate(decoded) if not isinstance(face, Rejected)]
+    rejected += [face for face in decoded if isinstance(face, Rejected)]
+    return _records(
+        [decoded[i] for i in good], [labels[i] for i in good], [origins[i] for i in good], [str(files[i]) for i in good]
+    ), rejected
+
+
+def _records(images: list[np.ndarray], labels: list[int], origins: list[str], sources: list[str]) -> FaceRecords:
     return FaceRecords(
-        np.stack(decoded) if decoded else np.empty((0, FACE_SIZE, FACE_SIZE), np.uint8),
+        np.stack(images) if images else np.empty((0, FACE_SIZE, FACE_SIZE), np.uint8),
         np.array(labels, np.int64),
         np.array(origins, dtype=str),
-        np.array([str(f) for f in files], dtype=str),
+        np.array(sources, dtype=str),
     )
 
 
-def decode_face(path: Path) -> np.ndarray:
-    """One 48x48 grayscale face as uint8; any other size or an unreadable file is an error naming it."""
+def decode_face(path: Path) -> np.ndarray | Rejected:
+    """One 48x48 grayscale face as uint8, or why it is not one."""
     try:
         with Image.open(path) as image:
             face = np.asarray(image.convert("L"))
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path}: not a readable image ({error})") from error
+        return Rejected(str(path), "unreadable", f"not a readable image ({error})")
     if face.shape != (FACE_SIZE, FACE_SIZE):
-        raise ValueError(f"{path}: image is {face.shape[1]}x{face.shape[0]}, expected {FACE_SIZE}x{FACE_SIZE}")
+        return Rejected(str(path), "unreadable", f"image is {face.shape[1]}x{face.shape[0]}, expected {FACE_SIZE}x{FACE_SIZE}")
     return face

@@ -1,0 +1,62 @@
+"""python -m fer_lightning.analyze: what is in the data, and what cleaning found, as files and in TensorBoard."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.tensorboard import SummaryWriter
+
+from fer_lightning import analysis
+from fer_lightning.config import CONFIG_DIR
+from fer_lightning.data.cleaning import summarize
+from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.figures import plt
+from fer_lightning.files import write_atomically, write_csv
+
+log = logging.getLogger(__name__)
+
+
+def analyze(cfg: DictConfig) -> Path:
+    """Write the analysis of ``cfg.data`` into the run's folder; return that folder."""
+    out = Path(cfg.paths.output_dir)
+    datamodule: FERDataModule = instantiate(cfg.data)
+    datamodule.setup()  # reads (through the cache), splits and cleans exactly as training does
+    splits, report, train = datamodule.splits, datamodule.cleaning_report, datamodule.splits["train"]
+
+    counts = analysis.class_counts(splits, report)
+    tables = {
+        "class_counts": counts,
+        "brightness_contrast": analysis.brightness_contrast(train),
+        "cleaning_summary": summarize(report),
+    }
+    figures = {
+        "class_distribution": analysis.class_distribution_figure(counts, list(splits)),
+        "samples": analysis.sample_grid_figure(train, cfg.samples_per_class, np.random.default_rng(cfg.seed)),
+        "mean_faces": analysis.mean_faces_figure(train),
+        "intensity_histograms": analysis.intensity_histograms_figure(train),
+    }
+    with SummaryWriter(str(out / "tensorboard")) as writer:
+        for name, table in tables.items():
+            write_csv(table, out / f"{name}.csv", index=name != "cleaning_summary")
+            writer.add_text(f"analysis/{name}", table.to_markdown() if len(table) else "(empty)")
+            log.info("%s:\n%s", name, table.to_string())
+        for name, figure in figures.items():
+            write_atomically(out / f"{name}.png", lambda tmp, f=figure: f.savefig(tmp, format="png", dpi=110))
+            writer.add_figure(f"analysis/{name}", figure)
+            plt.close(figure)
+    log.info("Analysis written to %s", out)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="analyze")
+def main(cfg: DictConfig) -> None:
+    analyze(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Decoded-array cache: the first load decodes every face, later runs and sweep jobs start from one file.
+
+The key is the source's identity (every file's path, size and mtime; the CSV's own) plus a format
+version: any change to the data rebuilds the cache. Cleaning is not part of the key: it re-runs from
+the cached arrays in a fraction of a second, so changing a cleaning rule never needs a re-decode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from fer_lightning.files import write_atomically
+from fer_lightning.data.readers import FaceRecords, Rejected, find_source, read_csv, read_folders
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = "1"  # bump when the readers change what they return
+
+
+def source_identity(kind: str, path: Path) -> str:
+    """A string that changes whenever any file of the source is added, removed or modified."""
+    entries = []
+    if kind == "csv":
+        files = [path]
+    else:
+        files = sorted(p for split in ("train", "test") if (path / split).is_dir() for p in (path / split).rglob("*"))
+    for file in files:
+        stat = file.stat()
+        entries.append(f"{file.relative_to(path.parent)}\t{stat.st_size}\t{stat.st_mtime_ns}")
+    return f"fer-lightning cache v{CACHE_VERSION}\n{kind}\t{path.resolve()}\n" + "\n".join(entries)
+
+
+def load_fer(root: str | Path, cache_dir: str | Path | None) -> tuple[FaceRecords, list[Rejected]]:
+    """FER-2013 from ``root``, through the cache in ``cache_dir`` (None: always decode)."""
+    kind, path = find_source(root)
+    read = read_csv if kind == "csv" else read_folders
+    if cache_dir is None:
+        return read(path)
+    key = source_identity(kind, path)
+    # One file per source: a stale cache is replaced, not piled up beside the new one.
+    file = Path(cache_dir) / f"fer-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:20]}.npz"
+    start = time.perf_counter()
+    cached = load_cache(file, key)
+    if cached is not None:
+        log.info("Loaded %d faces of %s from the cache %s in %.2f s", len(cached[0]), path, file, time.perf_counter() - start)
+        return cached
+    records, rejected = read(path)
+    log.info("Decoded %d faces of %s in %.1f s", len(records), path, time.perf_counter() - start)
+    save_cache(file, key, records, rejected)
+    return records, rejected
+
+
+def load_cache(file: Path, key: str) -> tuple[FaceRecords, list[Rejected]] | None:
+    """The cached arrays, or None when absent, stale or unreadable (then it is rebuilt, never trusted)."""
+    if not file.is_file():
+        return None
+    try:
+        with np.load(file, allow_pickle=False) as saved:
+            if str(saved["key"]) != key:
+                log.warning("Cache %s belongs to other data; rebuilding it", file)
+                return None
+            records = FaceRecords(saved["images"], saved["labels"], saved["origins"], saved["sources"])
+            rejected = [Rejected(*row) for row in zip(*(saved[f"rejected_{f}"].tolist() for f in ("source", "kind", "detail")))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        log.warning("Cache %s is unreadable (%s); rebuilding it", file, error)
+        return None
+    return records, rejected
+
+
+def save_cache(file: Path, key: str, records: FaceRecords, rejected: list[Rejected]) -> None:
+    """Written to a temporary file, then renamed: a crash never leaves half a cache behind."""
+    arrays = {
+        "key": np.array(key), "images": records.images, "labels": records.labels, "origins": records.origins,
+        "sources": records.sources,
+        **{f"rejected_{f}": np.array([getattr(r, f) for r in rejected], dtype=str) for f in ("source", "kind", "detail")},
+    }
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as out:
+            np.savez(out, **arrays)
+
+    write_atomically(file, write)

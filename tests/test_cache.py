@@ -1,0 +1,60 @@
+"""The decoded-array cache: miss, hit, invalidation when a file changes, recovery from a broken file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_lightning.data import cache
+from fer_lightning.data.cache import load_fer
+from tests.fixtures import random_faces, write_folders
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The roots the folder reader really decoded (a cache hit decodes nothing)."""
+    calls: list[Path] = []
+    real = cache.read_folders
+
+    def counting(root: Path):
+        calls.append(root)
+        return real(root)
+
+    monkeypatch.setattr(cache, "read_folders", counting)
+    return calls
+
+
+def test_cache_hit_miss_invalidation_and_recovery(tmp_path: Path, decodes: list[Path]) -> None:
+    images, labels = random_faces(20)
+    root = write_folders(tmp_path / "data", images, labels, ["Training"] * 15 + ["PublicTest"] * 5)
+    (root / "train" / "happy").mkdir(exist_ok=True)
+    (root / "train" / "happy" / "bad.jpg").write_bytes(b"junk")
+    cache_dir = tmp_path / "cache"
+
+    first, rejected = load_fer(root, cache_dir)
+    assert len(decodes) == 1 and len(first) == 20 and len(rejected) == 1
+    [file] = cache_dir.glob("*.npz")
+
+    second, rejected_again = load_fer(root, cache_dir)  # hit: nothing decoded
+    assert len(decodes) == 1
+    for field in ("images", "labels", "origins", "sources"):
+        np.testing.assert_array_equal(getattr(second, field), getattr(first, field))
+    assert rejected_again == rejected
+
+    changed = next((root / "train").rglob("*.png"))
+    stat = changed.stat()
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a modified file: miss
+    load_fer(root, cache_dir)
+    assert len(decodes) == 2
+
+    assert list(cache_dir.glob("*.npz")) == [file]  # replaced, not piled up
+    file.write_bytes(file.read_bytes()[:1000])  # truncated: rebuilt, never trusted
+    rebuilt, _ = load_fer(root, cache_dir)
+    assert len(decodes) == 3
+    np.testing.assert_array_equal(rebuilt.images, first.images)
+    load_fer(root, cache_dir)
+    assert len(decodes) == 3
+    assert not list(cache_dir.glob("*.tmp"))
