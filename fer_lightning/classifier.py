@@ -46,7 +46,8 @@ class EmotionClassifier(LightningModule):
 
     ``net`` is a partial builder called with ``num_classes``, ``dropout``, ``pretrained`` and
     ``weights_path``, so these and the learning rate are plain hyperparameters of this module that a
-    sweep sets directly (``model.lr=...``, ``model.dropout=...``).
+    sweep sets directly (``model.lr=...``, ``model.dropout=...``). The optimizer gets two parameter
+    groups, head at ``lr`` and backbone at ``lr * backbone_lr_ratio`` (see FreezeBackbone).
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class EmotionClassifier(LightningModule):
         optimizer: OptimizerBuilder,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        backbone_lr_ratio: float = 1.0,
         dropout: float = 0.5,
         pretrained: bool = False,
         weights_path: str | None = None,
@@ -161,9 +163,15 @@ class EmotionClassifier(LightningModule):
                 plt.close(figure)
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_builder(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
+        lr = self.hparams.lr
+        backbone = list(self.backbone.parameters())
+        in_backbone = {id(p) for p in backbone}
+        head = [p for p in self.parameters() if id(p) not in in_backbone]
+        groups = [
+            {"params": head, "lr": lr, "name": "head"},
+            {"params": backbone, "lr": lr * self.hparams.backbone_lr_ratio, "name": "backbone"},
+        ]
+        optimizer = self.optimizer_builder(groups, lr=lr, weight_decay=self.hparams.weight_decay)
         if self.scheduler_builder is None:
             return {"optimizer": optimizer}
         scheduler = self.scheduler_builder(optimizer)

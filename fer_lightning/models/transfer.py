@@ -1,4 +1,9 @@
-"""torchvision VGG16 and ResNet50 for 48x48 grayscale faces: a new 7-way head with dropout."""
+"""torchvision VGG16 and ResNet50 for 48x48 grayscale faces: a new 7-way head with dropout.
+
+With ImageNet weights the inputs are re-normalised inside the net with ImageNet's statistics (taken
+from the weights enum), whatever normalisation the data pipeline used: the pretrained filters see
+the input distribution they were trained on.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +20,27 @@ GrayMode = Literal["fold", "repeat"]
 
 
 class TransferNet(nn.Module):
-    """``backbone`` maps an image to a feature vector; ``head`` is new: Dropout -> Linear(num_classes)."""
+    """``backbone`` maps an image to a feature vector; ``head`` is new: Dropout -> Linear(num_classes).
 
-    def __init__(self, backbone: nn.Module, features: int, num_classes: int, dropout: float, repeat_gray: bool) -> None:
+    ``scale`` and ``shift`` (per input channel) map the data pipeline's normalised gray image to the
+    backbone's expected input; ``repeat_gray`` copies the gray channel into three first.
+    """
+
+    def __init__(
+        self, backbone: nn.Module, features: int, num_classes: int, dropout: float,
+        repeat_gray: bool, scale: Tensor, shift: Tensor,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, num_classes))
         self.repeat_gray = repeat_gray
+        self.register_buffer("scale", scale.reshape(1, -1, 1, 1))
+        self.register_buffer("shift", shift.reshape(1, -1, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         if self.repeat_gray:
             x = x.expand(-1, 3, -1, -1)
-        return self.head(self.backbone(x))
+        return self.head(self.backbone(x * self.scale + self.shift))
 
 
 def fold_to_gray(conv: nn.Conv2d) -> nn.Conv2d:
@@ -49,6 +63,35 @@ def _torchvision(builder: Callable[..., nn.Module], weights: str, pretrained: bo
     return net
 
 
+def _input_mapping(weights: str, imagenet: bool, gray: GrayMode, data_mean: float, data_std: float) -> tuple[Tensor, Tensor]:
+    """(scale, shift) taking data normalised with (data_mean, data_std) to ImageNet's normalisation.
+
+    Identity without ImageNet weights. With ``fold`` the three channels' statistics are averaged,
+    as the folded filter sees one channel.
+    """
+    if not imagenet:
+        return torch.ones(1), torch.zeros(1)
+    preset = models.get_weight(weights).transforms()
+    mean, std = torch.tensor(preset.mean), torch.tensor(preset.std)
+    if gray == "fold":
+        mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
+    return data_std / std, (data_mean - mean) / std
+
+
+def _fold(gray: GrayMode) -> bool:
+    if gray not in ("fold", "repeat"):
+        raise ValueError(f"model.net.gray={gray!r}: expected fold or repeat")
+    return gray == "fold"
+
+
+def _with_head(
+    backbone: nn.Module, features: int, num_classes: int, dropout: float, imagenet: bool,
+    weights: str, gray: GrayMode, data_mean: float, data_std: float,
+) -> TransferNet:
+    scale, shift = _input_mapping(weights, imagenet, gray, data_mean, data_std)
+    return TransferNet(backbone, features, num_classes, dropout, gray == "repeat", scale, shift)
+
+
 def vgg16(
     num_classes: int,
     dropout: float,
@@ -56,13 +99,16 @@ def vgg16(
     weights_path: str | None = None,
     weights: str = "VGG16_Weights.IMAGENET1K_V1",
     gray: GrayMode = "fold",
+    data_mean: float = 0.5,
+    data_std: float = 0.25,
 ) -> TransferNet:
     """VGG16's conv features, global-average-pooled to 512 (ImageNet's 4096-wide dense layers are dropped)."""
     net = _torchvision(models.vgg16, weights, pretrained, weights_path)
-    if gray == "fold":
+    if _fold(gray):
         net.features[0] = fold_to_gray(net.features[0])
     backbone = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return TransferNet(backbone, 512, num_classes, dropout, repeat_gray=gray == "repeat")
+    imagenet = pretrained or bool(weights_path)
+    return _with_head(backbone, 512, num_classes, dropout, imagenet, weights, gray, data_mean, data_std)
 
 
 def resnet50(
@@ -72,10 +118,13 @@ def resnet50(
     weights_path: str | None = None,
     weights: str = "ResNet50_Weights.IMAGENET1K_V2",
     gray: GrayMode = "fold",
+    data_mean: float = 0.5,
+    data_std: float = 0.25,
 ) -> TransferNet:
     """ResNet50 up to its global pool (2048 features); its ImageNet fc is replaced by the new head."""
     net = _torchvision(models.resnet50, weights, pretrained, weights_path)
-    if gray == "fold":
+    if _fold(gray):
         net.conv1 = fold_to_gray(net.conv1)
     net.fc = nn.Identity()
-    return TransferNet(net, 2048, num_classes, dropout, repeat_gray=gray == "repeat")
+    imagenet = pretrained or bool(weights_path)
+    return _with_head(net, 2048, num_classes, dropout, imagenet, weights, gray, data_mean, data_std)
