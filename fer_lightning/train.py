@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
+import traceback
 from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.checkpoints import StoreConfig
 from fer_lightning.config import CONFIG_DIR
+from fer_lightning.evaluation import predict_probabilities, write_report
 from fer_lightning.files import write_json
 
 log = logging.getLogger(__name__)
@@ -21,6 +27,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
     L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
@@ -28,17 +35,34 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
+    start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
+    fit_seconds = time.perf_counter() - start
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.test:
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)  # loads the best weights into model
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
+        write_final_reports(model, datamodule, out / "report", str(cfg.trainer.precision).startswith("bf16"), metrics)
 
-    log_hparams(loggers, OmegaConf.to_container(cfg.hparams, resolve=True), metrics, cfg.hparam_metrics)
-    write_json({"best_checkpoint": best, "metrics": metrics}, Path(cfg.paths.output_dir) / "metrics.json")
+    hparams = OmegaConf.to_container(cfg.hparams, resolve=True)
+    log_hparams(loggers, hparams, metrics, cfg.hparam_metrics)
+    epochs = trainer.current_epoch
+    write_json({
+        "status": "completed", "best_checkpoint": best, "hparams": hparams, "metrics": metrics,
+        "epochs": epochs, "fit_seconds": fit_seconds, "seconds_per_epoch": fit_seconds / max(epochs, 1),
+    }, out / "metrics.json")
     log.info("Final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
+
+
+def write_final_reports(model: L.LightningModule, datamodule: L.LightningDataModule, out: Path, bf16: bool,
+                        metrics: dict[str, float]) -> None:
+    """The eval report of the best weights on val and test, as `python -m fer_lightning.eval` writes it."""
+    for split in ("val", "test"):
+        probabilities, true = predict_probabilities(model, datamodule.dataloader(split), bf16=bf16)
+        report = write_report(out / split, datamodule.splits[split].sources, true, probabilities, split)
+        metrics.update({f"best/{split}_{name}": value for name, value in report.items() if name != "images"})
 
 
 def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float], names: list[str]) -> None:
@@ -54,7 +78,18 @@ def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float],
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    return train(cfg).get(cfg.optimized_metric)
+    try:
+        return train(cfg).get(cfg.optimized_metric)
+    except Exception as error:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        # One failed job (a bad value, out of memory, divergence) must not end the sweep: record it for the
+        # leaderboard and hand the sweeper a NaN, which it treats as a failed trial.
+        log.exception("Job failed: %s", error)
+        write_json({
+            "status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
+        }, Path(cfg.paths.output_dir) / "metrics.json")
+        return math.nan
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def test_unreadable_and_non_image_files_are_rejected_by_name(tmp_path: Path) -> 
 def test_bad_roots_and_folders_are_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_fer(tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="neither fer2013.csv nor a train/ folder"):
+    with pytest.raises(FileNotFoundError, match="neither fer2013.csv nor train/ or test/ folders"):
         read_fer(tmp_path)
     (tmp_path / "train" / "contempt").mkdir(parents=True)
     with pytest.raises(ValueError, match="contempt: unknown class folder"):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -56,9 +57,9 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path:
     assert b"batch_size" in hparams["_hparams_/session_start_info"] and b"dropout" in hparams["_hparams_/session_start_info"]
 
 
-def test_multirun_from_the_command_line_gives_one_folder_and_tensorboard_run_per_job(tmp_path: Path) -> None:
+def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_with_the_failed_job(tmp_path: Path) -> None:
     command = [
-        sys.executable, "-m", "fer_lightning.train", "-m", "model.lr=1e-3,3e-4",
+        sys.executable, "-m", "fer_lightning.train", "-m", "model.lr=1e-3,-1",  # a negative lr fails its job
         "data=synthetic", "data.synthetic.train=10", "data.synthetic.val=4", "data.synthetic.test=4",
         "data.num_workers=0", "data.batch_size=16", *SMALL_CNN,
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={tmp_path}",
@@ -66,6 +67,10 @@ def test_multirun_from_the_command_line_gives_one_folder_and_tensorboard_run_per
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
     jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
-    for job in jobs:
-        assert "hp/val_acc_best" in event_scalars(job).Tags()["scalars"]
-        assert (job / "metrics.json").is_file()
+    assert "hp/val_acc_best" in event_scalars(jobs[0]).Tags()["scalars"]
+    assert json.loads((jobs[0] / "metrics.json").read_text())["status"] == "completed"
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("job")
+    assert list(board["status"].sort_index()) == ["completed", "failed"]
+    assert "Invalid learning rate" in board.loc[1, "error"]
+    assert board.loc[0, "best"] == "*" and board.loc[0, "lr"] == 1e-3
+    assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 1

@@ -82,7 +82,7 @@ class FERDataModule(LightningDataModule):
         self.pin_memory = pin_memory
         plain = build_transform(image_size, mean, std)
         augmented = build_transform(image_size, mean, std, (augmentation or {}).values())
-        self.transforms = {"train": augmented if augment else plain, "val": plain, "test": plain}
+        self.transforms = {"train": augmented if augment else plain, "val": plain}
         self.splits: dict[str, FaceRecords] = {}
         self.cleaning_report = pd.DataFrame(columns=REPORT_COLUMNS)
 
@@ -113,7 +113,7 @@ class FERDataModule(LightningDataModule):
         self.splits = {split: records.subset(index[split]) for split in SPLITS}
         table = split_table({split: part.labels for split, part in self.splits.items()})
         log.info("Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string())
-        if not len(self.splits["train"]) or not len(self.splits["val"]):
+        if stage == "fit" and (not len(self.splits["train"]) or not len(self.splits["val"])):
             raise ValueError(f"data.root={self.root}: the train or val split is empty, see the table above")
 
     @rank_zero_only
@@ -127,10 +127,10 @@ class FERDataModule(LightningDataModule):
     def train_class_counts(self) -> np.ndarray:
         return np.bincount(self.splits["train"].labels, minlength=NUM_CLASSES)
 
-    def dataloader(self, split: str) -> DataLoader:
-        train = split == "train"
+    def dataloader(self, split: str, train: bool = False) -> DataLoader:
+        """Any split in file order with the plain pipeline; ``train`` shuffles and augments (if enabled)."""
         return DataLoader(
-            FaceDataset(self.splits[split], self.transforms[split]),
+            FaceDataset(self.splits[split], self.transforms["train" if train else "val"]),
             batch_size=self.batch_size,
             shuffle=train,
             drop_last=train and len(self.splits[split]) > self.batch_size,  # no 1-image BatchNorm batch
@@ -140,7 +140,7 @@ class FERDataModule(LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self.dataloader("train")
+        return self.dataloader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
         return self.dataloader("val")

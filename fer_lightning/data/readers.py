@@ -68,13 +68,13 @@ def find_source(root: str | Path) -> tuple[str, Path]:
         return "csv", root
     if (root / "fer2013.csv").is_file():
         return "csv", root / "fer2013.csv"
-    if (root / "train").is_dir():
+    if (root / "train").is_dir() or (root / "test").is_dir():
         return "folders", root
     csvs = sorted(root.glob("*.csv"))
     if len(csvs) == 1:
         return "csv", csvs[0]
     raise FileNotFoundError(
-        f"data.root={root} holds neither fer2013.csv nor a train/ folder of class folders "
+        f"data.root={root} holds neither fer2013.csv nor train/ or test/ folders of class folders "
         f"(found: {sorted(p.name for p in root.iterdir())[:10]}); point data.root at one of them"
     )
 

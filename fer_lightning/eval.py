@@ -1,0 +1,51 @@
+"""python -m fer_lightning.eval: a checkpoint's report on one split, from the checkpoint alone."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from torch.utils.tensorboard import SummaryWriter
+
+from fer_lightning.checkpoints import load_classifier
+from fer_lightning.config import CONFIG_DIR
+from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.evaluation import predict_probabilities, write_report
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    out = Path(cfg.paths.output_dir)
+    model, trained = load_classifier(cfg.ckpt_path)
+    data_cfg = trained.data
+    with open_dict(data_cfg):
+        data_cfg.merge_with({k: v for k, v in cfg.data.items() if v is not None})
+        data_cfg.report_dir = str(out)
+    datamodule: FERDataModule = instantiate(data_cfg)
+    split = cfg.eval.split
+    datamodule.setup(split)
+    if split not in datamodule.splits or not len(datamodule.splits[split]):
+        raise ValueError(f"eval.split={split}: data.root={data_cfg.root} has no images in that split")
+    bf16 = str(trained.trainer.precision).startswith("bf16")
+    probabilities, true = predict_probabilities(
+        model, datamodule.dataloader(split), cfg.eval.tta, cfg.eval.crop_fraction, bf16=bf16
+    )
+    with SummaryWriter(str(out / "tensorboard")) as writer:
+        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={cfg.eval.tta})", writer)
+    log.info("%s on %s %s split, tta=%s: %s", cfg.ckpt_path, data_cfg.root or "synthetic", split, cfg.eval.tta,
+             {k: round(v, 4) for k, v in metrics.items()})
+    log.info("Report written to %s", out)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
