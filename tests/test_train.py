@@ -74,3 +74,18 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
     assert "Invalid learning rate" in board.loc[1, "error"]
     assert board.loc[0, "best"] == "*" and board.loc[0, "lr"] == 1e-3
     assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 1
+
+
+def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="optional extra: pip install -e '.[optuna]'")
+    command = [
+        sys.executable, "-m", "fer_lightning.train", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+        "data=synthetic", "data.synthetic.train=10", "data.synthetic.val=4", "data.synthetic.test=4",
+        "data.num_workers=0", *SMALL_CNN, "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
+    subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert len(board) == 2 and set(board["status"]) == {"completed"}
+    assert set(board["batch_size"]) <= {32, 64, 128} and board["lr"].between(1e-4, 3e-3).all()
+    assert "best_value" in (tmp_path / "optimization_results.yaml").read_text()
