@@ -117,7 +117,13 @@ class EmotionClassifier(LightningModule):
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self.step(batch, "train")
+        loss = self.step(batch, "train")
+        if not torch.isfinite(loss):  # stop before the optimizer spreads NaN into the weights
+            raise FloatingPointError(
+                f"training diverged: the loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
+                "the checkpoints written so far are kept. Try a lower model.lr or trainer.gradient_clip_val=1.0"
+            )
+        return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.step(batch, "val")

@@ -20,6 +20,7 @@ from fer_lightning.checkpoints import StoreConfig
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.evaluation import predict_probabilities, write_report
 from fer_lightning.files import write_json
+from fer_lightning.runs import find_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=find_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None)
     fit_seconds = time.perf_counter() - start
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

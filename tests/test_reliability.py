@@ -1,0 +1,67 @@
+"""Resume, determinism, interruption and divergence."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fer_lightning.train import train
+from tests.conftest import SMALL_CNN
+from tests.test_train import event_scalars
+
+SMALL_RUN = [*SMALL_CNN, "data.synthetic.train=20", "data.batch_size=16", "trainer.log_every_n_steps=1"]
+
+
+def test_resume_continues_the_same_run_to_the_next_epoch(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=1", "test=false"))
+    run = tmp_path / "run"
+    first = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
+    second = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert second["epoch"] > first["epoch"] == 0
+    assert second["global_step"] == 2 * first["global_step"] > 0
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+    assert second["optimizer_states"][0]["state"]  # the optimizer state came back and went on
+    series = event_scalars(run).Scalars("val/acc")
+    assert [e.step for e in series] == [first["global_step"] - 1, second["global_step"] - 1]  # one series, no restart
+
+
+def test_seeded_deterministic_runs_give_identical_metrics(make_cfg) -> None:
+    runs = [train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=7")) for _ in range(2)]
+    assert runs[0] == runs[1]
+    other = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=8"))
+    assert other != runs[0]
+
+
+def test_a_diverging_loss_stops_with_a_clear_message(make_cfg) -> None:
+    with pytest.raises(FloatingPointError, match="training diverged: the loss is (nan|inf)"):
+        train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "model.lr=1e30", "model.optimizer._target_=torch.optim.SGD"))
+
+
+def test_sigterm_mid_epoch_saves_and_resume_finishes_one_tensorboard_series(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "fer_lightning.train", "data=synthetic", "data.synthetic.train=200", "data.batch_size=8",
+            "data.num_workers=0", *SMALL_CNN, "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
+            "test=false"]
+    process = subprocess.Popen([*args, "trainer.max_epochs=50"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("outputs/train/runs/*/checkpoints/epoch*.ckpt")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # let one epoch finish
+    time.sleep(1.0)  # and get into the next one
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0].decode()
+    [run] = tmp_path.glob("outputs/train/runs/*")
+    checkpoints = run / "checkpoints"
+    assert "saved" in output and (checkpoints / "last.ckpt").is_file(), output[-2000:]
+    interrupted = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    subprocess.run([*args, f"trainer.max_epochs={interrupted['epoch'] + 2}", "ckpt_path=last"], cwd=tmp_path,
+                   check=True, capture_output=True, timeout=300)
+    assert [p.name for p in tmp_path.glob("outputs/train/runs/*")] == [run.name]  # the same folder
+    steps = [e.step for e in event_scalars(run).Scalars("train/loss")]
+    assert steps == sorted(set(steps)) and len(steps) == interrupted["epoch"] + 2
