@@ -22,6 +22,19 @@ def find_checkpoint(ckpt_path: str) -> Path:
     return path
 
 
+def check_resumable(path: Path, net_target: str) -> None:
+    """A checkpoint of another model would fail deep inside load_state_dict; say it in one line instead."""
+    import torch
+
+    from fer_lightning.checkpoints import CONFIG_KEY  # torch-heavy: imported only when resuming
+
+    stored = torch.load(path, map_location="cpu", weights_only=True).get(CONFIG_KEY)
+    trained = stored and stored["model"]["net"]["_target_"]
+    if trained and trained != net_target:
+        raise ValueError(f"ckpt_path={path} holds a {trained} model, but this run builds {net_target}: "
+                         "give the overrides the checkpoint was trained with")
+
+
 def run_dir(ckpt_path: str | None, fresh: str) -> str:
     """The folder a training run writes to: a resumed checkpoint's own run (same TensorBoard run,
     same checkpoints), else a fresh one. Used as ``${run_dir:${ckpt_path},...}`` in conf/hydra/train.yaml."""

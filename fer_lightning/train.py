@@ -20,7 +20,7 @@ from fer_lightning.checkpoints import StoreConfig
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.evaluation import predict_probabilities, write_report
 from fer_lightning.files import write_json
-from fer_lightning.runs import find_checkpoint
+from fer_lightning.runs import check_resumable, find_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
+    resume = find_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None
+    if resume:
+        check_resumable(resume, cfg.model.net._target_)
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=find_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     fit_seconds = time.perf_counter() - start
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.test:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)  # loads the best weights into model
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
-        write_final_reports(model, datamodule, out / "report", str(cfg.trainer.precision).startswith("bf16"), metrics)
+        if trainer.is_global_zero:
+            write_final_reports(model, datamodule, out / "report", str(cfg.trainer.precision).startswith("bf16"), metrics)
+    if not trainer.is_global_zero:
+        return metrics
 
     hparams = OmegaConf.to_container(cfg.hparams, resolve=True)
     log_hparams(loggers, hparams, metrics, cfg.hparam_metrics)
@@ -79,10 +85,17 @@ def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float],
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    if sweep and str(cfg.trainer.get("strategy", "")).startswith("ddp"):
+        raise ValueError(
+            "trainer=ddp inside a sweep (-m): DDP relaunches the command line in every process, so each would "
+            "start the whole sweep again. Sweep with one device per job (trainer=cpu or trainer=gpu) and scale out "
+            "with a Hydra launcher (e.g. hydra/launcher=submitit_slurm); use trainer=ddp for one big run."
+        )
     try:
         return train(cfg).get(cfg.optimized_metric)
     except Exception as error:
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
+        if not sweep:
             raise
         # One failed job (a bad value, out of memory, divergence) must not end the sweep: record it for the
         # leaderboard and hand the sweeper a NaN, which it treats as a failed trial.
