@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,23 +25,34 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
-
 SMALL_CNN = ["model.net.channels=[8,16]", "model.net.dense=[32]"]
 
 
-@pytest.fixture
-def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
-    """cfg(*overrides) -> a composed config (train.yaml unless ``config`` says), with ${hydra:...}
-    resolvable and outputs in tmp_path/run; ``fast`` adds the FAST overrides of train.yaml."""
-
-    def make(*overrides: str, config: str = "train", fast: bool = True) -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config, overrides=[*(FAST if fast else []), *overrides], return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-        HydraConfig.instance().set_config(cfg)
-        return cfg
-
-    yield make
+def compose_cfg(output_dir: Path, *overrides: str, config: str = "train", fast: bool = True) -> DictConfig:
+    """A composed config (train.yaml unless ``config`` says) with ${hydra:...} resolvable and outputs in
+    ``output_dir``; ``fast`` puts the FAST overrides first."""
     GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config, overrides=[*(FAST if fast else []), *overrides], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    """cfg(*overrides, config=..., fast=...) -> compose_cfg with outputs in tmp_path/run."""
+    yield lambda *overrides, config="train", fast=True: compose_cfg(tmp_path / "run", *overrides, config=config, fast=fast)
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small scratch CNN trained on synthetic faces, shared by the tests that only need a checkpoint."""
+    from fer_lightning.train import train
+
+    run = tmp_path_factory.mktemp("trained") / "run"
+    train(compose_cfg(run, *SMALL_CNN, "trainer.max_epochs=2", "test=false"))
+    GlobalHydra.instance().clear()
+    return run / "checkpoints" / "last.ckpt"
