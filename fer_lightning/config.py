@@ -1,14 +1,22 @@
-"""Where the Hydra configs live: inside the package in a wheel, at the repository's top level in a checkout."""
+"""Where the Hydra configs live, and the custom resolvers they use.
+
+A wheel ships conf/ as fer_lightning/conf; an editable install or a source checkout reads the
+repository's top-level conf/. Every entry point imports this module before Hydra composes.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from fer_lightning.hardware import fastest_precision
+from fer_lightning.runs import run_dir
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
 def _config_dir() -> Path:
-    # A wheel ships conf/ as fer_lightning/conf; an editable install or a source checkout reads the top-level conf/.
     for candidate in (_PACKAGE / "conf", _PACKAGE.parent / "conf"):
         if (candidate / "train.yaml").is_file():
             return candidate
@@ -16,3 +24,5 @@ def _config_dir() -> Path:
 
 
 CONFIG_DIR: Path = _config_dir()
+OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=True)  # conf/trainer/default.yaml
+OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 OUTPUTS = Path("outputs")
 
 
@@ -40,5 +38,3 @@ def run_dir(ckpt_path: str | None, fresh: str) -> str:
     same checkpoints), else a fresh one. Used as ``${run_dir:${ckpt_path},...}`` in conf/hydra/train.yaml."""
     return str(find_checkpoint(ckpt_path).parent.parent) if ckpt_path else fresh
 
-
-OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)
