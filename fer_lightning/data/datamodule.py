@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -63,8 +64,8 @@ class FERDataModule(LightningDataModule):
         cleaning: CleaningRules | None = None,
         cache_dir: str | None = None,
         report_dir: str | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
+        num_workers: int | None = None,
+        pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
         if root is None and not synthetic:
@@ -78,8 +79,10 @@ class FERDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.seed = seed
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
+        # Auto: one core per worker, leaving one for the training loop, at most 4 (faces are already in
+        # memory, so workers only augment); pinned memory only where there is a CUDA device to copy to.
+        self.num_workers = num_workers if num_workers is not None else max(0, min(4, (os.cpu_count() or 1) - 1))
+        self.pin_memory = pin_memory if pin_memory is not None else torch.cuda.is_available()
         plain = build_transform(image_size, mean, std)
         augmented = build_transform(image_size, mean, std, (augmentation or {}).values())
         self.transforms = {"train": augmented if augment else plain, "val": plain}
