@@ -85,6 +85,7 @@ class EmotionClassifier(LightningModule):
         self.test_metrics = stage_metrics(per_class=True).clone(prefix="test/")
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # in checkpoints: a resumed run's best still counts the epochs before it
         self.test_confusion = MulticlassConfusionMatrix(NUM_CLASSES)
 
     @property
@@ -145,12 +146,9 @@ class EmotionClassifier(LightningModule):
         self.log(accuracy, values[accuracy], prog_bar=True)
         return values
 
-    def on_train_start(self) -> None:
-        # The sanity check's batches must not count towards val/acc_best.
-        self.val_acc_best.reset()
-
     def on_train_epoch_end(self) -> None:
-        self.log_stage("train")
+        if self.train_loss.update_count:  # none after resuming from an interruption between training and validation
+            self.log_stage("train")
 
     def on_validation_epoch_end(self) -> None:
         values = self.log_stage("val")

@@ -1,12 +1,25 @@
-"""python -m fer_lightning.export: a self-contained model file for serving, ONNX or TorchScript."""
+"""python -m fer_lightning.export: a self-contained model file for serving, ONNX or TorchScript.
+
+The exported model takes raw faces, a float32 batch (N, 1, 48, 48) of gray values in 0..255 (any N), and
+returns (N, 7) probabilities in EMOTIONS order. Scaling to 0..1, resizing to the checkpoint's image_size
+and normalising with its mean and std happen inside, so a caller needs nothing from this project; to get
+a face from a photo, crop and shrink it as fer_lightning/faces.py does. The class names are stored beside
+the model (<file>.classes.json), inside it (ONNX metadata_props "classes"; TorchScript extra file
+"classes.json"). The file is checked against PyTorch before it appears (export.verify_atol).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import hydra
+import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
@@ -16,60 +29,135 @@ from fer_lightning.checkpoints import load_classifier
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.readers import FACE_SIZE
-from fer_lightning.files import write_atomically
+from fer_lightning.files import write_atomically, write_json
 
 log = logging.getLogger(__name__)
 
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+ONNX_EXTRA = "export.format=onnx needs the optional extra: pip install -e '.[onnx]' (onnx and onnxruntime)"
+
 
 class ServingModel(nn.Module):
-    """Raw 48x48 gray faces in 0..255 -> probabilities: scaling, resizing and normalisation live inside,
-    so a caller needs nothing from this project."""
+    """Raw 48x48 gray faces in 0..255 -> probabilities, in plain fp32 and contiguous memory (no autocast,
+    no channels_last: the exporters and their runtimes see an ordinary CNN)."""
 
     def __init__(self, net: nn.Module, image_size: int, mean: float, std: float) -> None:
         super().__init__()
         self.net, self.image_size, self.mean, self.std = net, image_size, mean, std
 
-    def forward(self, faces: Tensor) -> Tensor:
+    def preprocess(self, faces: Tensor) -> Tensor:
+        """What training's eval transform makes of a uint8 face (within its uint8 rounding when it resizes)."""
         x = faces / 255.0
-        if self.image_size != FACE_SIZE:
+        if self.image_size != FACE_SIZE:  # bilinear, half-pixel centres: cv2.INTER_LINEAR as in build_transform
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        return self.net((x - self.mean) / self.std).softmax(-1)
+        return (x - self.mean) / self.std
+
+    def forward(self, faces: Tensor) -> Tensor:
+        return self.net(self.preprocess(faces)).softmax(-1)
 
 
-def serving_model(ckpt_path: str) -> tuple[ServingModel, DictConfig]:
+def serving_model(ckpt_path: str | Path) -> tuple[ServingModel, DictConfig]:
+    """The checkpoint's net in a ServingModel (eval mode), and the config it was trained with."""
     model, trained = load_classifier(ckpt_path)
     net = model.net.float().to(memory_format=torch.contiguous_format)
     return ServingModel(net, trained.data.image_size, trained.data.mean, trained.data.std).eval(), trained
 
 
+def model_card(ckpt_path: str | Path, trained: DictConfig) -> dict[str, Any]:
+    """What a user of the file needs to know, stored beside it and inside it."""
+    return {
+        "classes": list(EMOTIONS),
+        "input": f"faces: float32 (N, 1, {FACE_SIZE}, {FACE_SIZE}), gray values 0..255, any N",
+        "output": f"probabilities: float32 (N, {len(EMOTIONS)}), in the order of classes",
+        "preprocessing_inside": {"image_size": trained.data.image_size, "mean": trained.data.mean, "std": trained.data.std},
+        "net": trained.model.net._target_,
+        "checkpoint": str(ckpt_path),
+    }
+
+
 def export(cfg: DictConfig) -> Path:
-    fmt = cfg.export.format
-    if fmt not in ("onnx", "torchscript"):
-        raise ValueError(f"export.format={fmt!r}: expected onnx or torchscript")
+    """Write the model file (checked against PyTorch before it appears) and <file>.classes.json; return its path."""
+    settings = cfg.export
+    if settings.format not in FORMATS:
+        raise ValueError(f"export.format={settings.format!r}: expected one of {sorted(FORMATS)}")
     serving, trained = serving_model(cfg.ckpt_path)
+    card = model_card(cfg.ckpt_path, trained)
     name = trained.model.net._target_.rsplit(".", 1)[-1]
-    file = Path(cfg.export.file or Path(cfg.paths.output_dir) / f"fer_{name}.{'onnx' if fmt == 'onnx' else 'pt'}")
-    example = torch.zeros(2, 1, FACE_SIZE, FACE_SIZE)
-    with torch.no_grad():
-        if fmt == "torchscript":
-            traced = torch.jit.trace(serving, example)
-            write_atomically(file, lambda tmp: traced.save(str(tmp)))
+    file = Path(settings.file).expanduser() if settings.file else Path(cfg.paths.output_dir) / f"fer_{name}{FORMATS[settings.format]}"
+
+    def write(tmp: Path) -> None:
+        if settings.format == "torchscript":
+            save_torchscript(serving, card, tmp)
         else:
-            import onnx  # optional extra: pip install -e '.[onnx]'
+            save_onnx(serving, card, tmp, settings.opset, settings.dynamo)
+        if settings.verify_atol is not None:
+            difference = max_difference(tmp, settings.format, serving)
+            if difference > settings.verify_atol:
+                raise RuntimeError(f"{file}: the exported probabilities differ from PyTorch's by {difference:.2e} "
+                                   f"> export.verify_atol={settings.verify_atol}; nothing was written")
+            log.info("Checked %s against PyTorch: largest difference %.1e", file.name, difference)
 
-            def write_onnx(tmp: Path) -> None:
-                torch.onnx.export(serving, (example,), str(tmp), input_names=["faces"], output_names=["probabilities"],
-                                  dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}},
-                                  opset_version=cfg.export.opset, dynamo=False)
-                proto = onnx.load(str(tmp))
-                onnx.helper.set_model_props(proto, {"classes": json.dumps(list(EMOTIONS))})
-                onnx.save(proto, str(tmp))
-
-            write_atomically(file, write_onnx)
-    classes = {"classes": list(EMOTIONS), "input": "float (N, 1, 48, 48), gray 0..255", "output": "probabilities (N, 7)"}
-    write_atomically(file.with_name(file.name + ".classes.json"), lambda tmp: tmp.write_text(json.dumps(classes, indent=2)))
+    write_atomically(file, write)
+    write_json(card, file.with_name(f"{file.name}.classes.json"))
     log.info("Exported %s to %s (classes in %s.classes.json)", cfg.ckpt_path, file, file.name)
     return file
+
+
+def example_faces(n: int) -> Tensor:
+    """Random raw faces, the same every time."""
+    return torch.randint(0, 256, (n, 1, FACE_SIZE, FACE_SIZE), generator=torch.Generator().manual_seed(n)).float()
+
+
+@contextmanager
+def quiet_jit() -> Iterator[None]:
+    """torch 2.9+ warns that torch.jit is deprecated on every call; TorchScript is still what users ask for."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
+        yield
+
+
+def save_torchscript(serving: ServingModel, card: dict[str, Any], path: Path) -> None:
+    """Traced (a CNN has no data-dependent control flow); the batch size of the example does not stick."""
+    with torch.no_grad(), quiet_jit():
+        traced = torch.jit.trace(serving, example_faces(2))
+    traced.save(str(path), _extra_files={"classes.json": json.dumps(card)})
+
+
+def save_onnx(serving: ServingModel, card: dict[str, Any], path: Path, opset: int, dynamo: bool) -> None:
+    """Batch axis dynamic; the card in metadata_props ("classes": the names as JSON, "fer_lightning": all of it)."""
+    try:
+        import onnx
+    except ImportError as error:
+        raise ImportError(ONNX_EXTRA) from error
+    with torch.no_grad(), warnings.catch_warnings():  # dynamo=false is a choice (no onnxscript needed): no nagging
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message="The feature will be removed")
+        torch.onnx.export(
+            serving, (example_faces(2),), str(path), input_names=["faces"], output_names=["probabilities"],
+            dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=opset, dynamo=dynamo,
+        )
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, {"classes": json.dumps(card["classes"]), "fer_lightning": json.dumps(card)})
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def max_difference(file: Path, fmt: str, serving: ServingModel) -> float:
+    """Largest gap between the file's probabilities and PyTorch's, on random faces in a batch of another size."""
+    faces = example_faces(3)
+    with torch.no_grad():
+        expected = serving(faces).numpy()
+        if fmt == "torchscript":
+            with quiet_jit():
+                got = torch.jit.load(str(file))(faces).numpy()
+        else:
+            try:
+                import onnxruntime
+            except ImportError as error:
+                raise ImportError(f"{ONNX_EXTRA}; or export.verify_atol=null to skip the check") from error
+            session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+            got = session.run(["probabilities"], {"faces": faces.numpy()})[0]
+    return float(np.abs(got - expected).max())
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.loops import _EvaluationLoop
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -21,8 +22,28 @@ class CheckpointOnInterrupt(L.Callback):
         self.dirpath = Path(dirpath)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and trainer.state.fn == "fit":
-            path = self.dirpath / "last.ckpt"
-            trainer.save_checkpoint(path)
-            rank_zero_info(f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
-                           "resume with ckpt_path=last (or this path) and the same overrides")
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or trainer.state.fn != "fit":
+            return
+        if trainer.sanity_checking:
+            rank_zero_info("Interrupted before the first training step: nothing to save")
+            return
+        if trainer.validating:
+            validate_again_in_full(trainer.fit_loop.epoch_loop.val_loop)
+        path = self.dirpath / "last.ckpt"
+        trainer.save_checkpoint(path)
+        rank_zero_info(f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
+                       "resume with ckpt_path=last (or this path) and the same overrides")
+
+
+def validate_again_in_full(val_loop: _EvaluationLoop) -> None:
+    """Make a validation interrupted midway run again from its first batch after resuming.
+
+    Left alone, Lightning either skips it on resume (EarlyStopping then stops with "val/acc is not
+    available") or continues at the batch it stopped at, with the metric states of the batches before it
+    lost. Marking the progress as "interrupted inside the first batch" gets it re-run in full.
+    """
+    progress = val_loop.batch_progress
+    progress.current.reset()
+    done = progress.total.completed
+    progress.total.ready = progress.total.started = done + 1
+    progress.total.processed = done

@@ -53,6 +53,6 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fer_lightning.train import train
 
     run = tmp_path_factory.mktemp("trained") / "run"
-    train(compose_cfg(run, *SMALL_CNN, "trainer.max_epochs=2", "test=false"))
+    train(compose_cfg(run, *SMALL_CNN, "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "test=false"))
     GlobalHydra.instance().clear()
     return run / "checkpoints" / "last.ckpt"

@@ -1,22 +1,30 @@
-"""The benchmark command runs every section end to end (a smoke test: its numbers are not checked here)."""
+"""The benchmark command runs every section end to end on a tiny CSV (a smoke test: the numbers are not checked)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import SMALL_CNN
+from tests.fixtures import random_faces, write_csv
 
 
 def test_bench_prints_every_section(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "fer_lightning.bench", "data=synthetic", "data.synthetic.train=10",
-               "models=[cnn]", "steps=3", "warmup_steps=1", "repeats=1", "data_batches=2", "batch_size=8",
-               "matmul_size=256", f"hydra.run.dir={tmp_path}"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300, cwd=tmp_path).stdout
-    for expected in ("matmul peak: bfloat16", "data  raw", "data  augmented", "of the bf16 matmul peak",
-                     "augmented pipeline / scratch CNN training rate", "startup cold cache", "startup warm cache"):
-        assert expected in out, out
-    cnn = next(line for line in out.splitlines() if line.startswith("cnn "))
-    project, plain, ratio = (float(v) for v in cnn.split()[1:4])
-    assert project > 0 and plain > 0 and ratio > 0
+    images, labels = random_faces(140)
+    csv = write_csv(tmp_path / "fer2013.csv", images, labels, ["Training"] * 100 + ["PublicTest"] * 20 + ["PrivateTest"] * 20)
+    command = [sys.executable, "-m", "fer_lightning.bench", f"data.root={csv}", "models=[cnn]", "steps=3",
+               "warmup_steps=1", "repeats=1", "data_batches=2", "batch_size=8", "matmul_size=256",
+               f"hydra.run.dir={tmp_path / 'run'}"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    for expected in ("load  cold", "load  warm", "load  split + clean", "matmul peak: bfloat16", "data  raw",
+                     "data  augmented", "train cpu", "startup cold cache", "startup warm cache", "bench took"):
+        assert any(line.startswith(expected) for line in lines), f"no line starts with {expected!r}:\n{out.stdout}"
+
+    cnn = next(line for line in lines if line.startswith("cnn "))
+    project, plain, ratio, gflop_per_image = (float(v) for v in cnn.split()[1:5])
+    assert project > 0 and plain > 0 and ratio > 0 and gflop_per_image > 0
+    targets = [line for line in lines if line.startswith("target ")]
+    assert len(targets) == 3 and all(re.search(r"\d+\.\d\d  (met|MISSED)$", line) for line in targets), out.stdout

@@ -1,8 +1,12 @@
-"""Prediction on new photos: crops match the model's own forward pass, faces are found, bad files are listed."""
+"""Prediction on new images: crops get the model's own forward pass, drawn faces are found, bad files are listed."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
@@ -10,63 +14,167 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 from fer_lightning.checkpoints import load_classifier
 from fer_lightning.classes import EMOTIONS
-from fer_lightning.data.synthetic import EXPRESSIONS, _draw_face, make_synthetic_faces
+from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
+from fer_lightning.faces import Box, crop_face
 from fer_lightning.predict import predict
 
-
-def photo_with_face(rng: np.random.Generator, size: int = 400) -> np.ndarray:
-    """A synthetic face drawn large (240 px) on a plain background, as in a photo."""
-    face = cv2.resize(_draw_face(dict(EXPRESSIONS["happy"]), rng), (240, 240)).clip(0, 255).astype(np.uint8)
-    canvas = np.full((size, size), 200, np.uint8)
-    canvas[80:320, 100:340] = face
-    return cv2.GaussianBlur(canvas, (0, 0), 2)
+PROBABILITIES = [f"p_{name}" for name in EMOTIONS]
 
 
-def test_predictions_on_crops_match_the_models_forward_pass(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
+def draw_portrait(height: int, width: int, centre: tuple[int, int], face_width: int, skin: int = 160,
+                  background: int = 200) -> np.ndarray:
+    """A frontal face drawn on a plain gray background: skin oval, hair, shaded eye sockets with eyes, brows,
+    nose and mouth; blurred a little, as a camera would. OpenCV's frontal-face cascade finds it."""
+    image = np.full((height, width), background, np.uint8)
+    cx, cy = centre
+    fw, fh = face_width, round(face_width * 1.3)
+    stroke, aa = max(2, fw // 30), cv2.LINE_AA
+    cv2.ellipse(image, (cx, cy - fh // 2 + fh // 12), (fw // 2 + 4, fh // 3), 0, 180, 360, 50, -1, aa)  # hair
+    cv2.ellipse(image, (cx, cy), (fw // 2, fh // 2), 0, 0, 360, skin, -1, aa)
+    eye_y = cy - fh // 10
+    for side in (-1, 1):
+        eye_x = cx + side * fw // 5
+        cv2.ellipse(image, (eye_x, eye_y), (fw // 8, fw // 14), 0, 0, 360, skin - 60, -1, aa)  # socket shadow
+        cv2.ellipse(image, (eye_x, eye_y), (fw // 12, fw // 24), 0, 0, 360, 230, -1, aa)
+        cv2.circle(image, (eye_x, eye_y), fw // 28, 20, -1, aa)
+        cv2.line(image, (eye_x - fw // 9, eye_y - fw // 7), (eye_x + fw // 9, eye_y - fw // 7), 40, stroke, aa)
+    cv2.line(image, (cx, eye_y + fw // 20), (cx - fw // 20, cy + fh // 8), skin - 50, max(2, fw // 40), aa)  # nose
+    cv2.ellipse(image, (cx, cy + fh // 8), (fw // 10, fw // 25), 0, 0, 360, skin - 40, -1, aa)
+    cv2.ellipse(image, (cx, cy + fh // 4), (fw // 5, fw // 16), 0, 0, 180, 60, stroke, aa)  # smile
+    return cv2.GaussianBlur(image, (0, 0), max(1.0, fw / 80))
+
+
+def in_colour(gray: np.ndarray) -> np.ndarray:
+    """The gray drawing tinted warm, as BGR: photos are colour."""
+    return np.clip(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) * np.array([0.85, 1.0, 1.15]), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def predict_cfg(make_cfg, trained_checkpoint: Path) -> Callable[..., DictConfig]:
+    """predict.yaml composed for the shared checkpoint, outputs in tmp_path/run."""
+    return lambda input, *overrides: make_cfg(f"ckpt_path={trained_checkpoint}", f"input={input}", *overrides,
+                                              config="predict", fast=False)
+
+
+def test_predictions_on_crops_match_the_models_forward_pass(predict_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
     faces, _ = make_synthetic_faces(2, np.random.default_rng(3))
     folder = tmp_path / "crops"
     folder.mkdir()
     for i, face in enumerate(faces):
         cv2.imwrite(str(folder / f"face_{i:02d}.png"), face)
-    table = predict(make_cfg(f"ckpt_path={trained_checkpoint}", f"input={folder}", "predict.detect_faces=false",
-                             config="predict", fast=False))
-    model, cfg = load_classifier(trained_checkpoint)
-    transform = build_transform(cfg.data.image_size, cfg.data.mean, cfg.data.std)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        expected = model(torch.stack([transform(image=f)["image"] for f in faces])).float().softmax(-1).numpy()
-    got = table.sort_values("file")[[f"p_{e}" for e in EMOTIONS]].to_numpy()
-    np.testing.assert_allclose(got, expected, atol=1e-5)
-    assert list(table.sort_values("file")["emotion"]) == [EMOTIONS[i] for i in expected.argmax(1)]
+    # A crop that is neither gray nor 48x48: made gray (cv2) and shrunk with area interpolation, as the spec says.
+    big = in_colour(cv2.resize(faces[0], (96, 96), interpolation=cv2.INTER_CUBIC))
+    cv2.imwrite(str(folder / "face_big.png"), big)
+    expected_faces = [*faces, cv2.resize(cv2.cvtColor(big, cv2.COLOR_BGR2GRAY), (48, 48), interpolation=cv2.INTER_AREA)]
+
+    table, skipped = predict(predict_cfg(folder, "predict.detect_faces=false", "predict.batch_size=4"))
+
+    model, trained = load_classifier(trained_checkpoint)
+    transform = build_transform(trained.data.image_size, trained.data.mean, trained.data.std)
+    bf16 = str(trained.trainer.precision).startswith("bf16")  # eval runs the model as it was trained
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+        expected = model(torch.stack([transform(image=f)["image"] for f in expected_faces])).float().softmax(-1).numpy()
+    assert skipped.empty
+    assert list(table["file"].map(lambda f: Path(f).name)) == [*(f"face_{i:02d}.png" for i in range(len(faces))), "face_big.png"]
+    np.testing.assert_allclose(table[PROBABILITIES].to_numpy(), expected, atol=1e-5)
+    assert list(table["emotion"]) == [EMOTIONS[i] for i in expected.argmax(1)]
+    assert (table[["x", "y", "face"]] == 0).all().all() and list(table[["w", "h"]].iloc[-1]) == [96, 96]
 
 
-def test_a_face_in_a_photo_is_found_and_bad_files_are_listed(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize(("height", "width", "centre", "face_width", "colour"), [
+    (300, 300, (150, 150), 120, False),
+    (480, 640, (420, 220), 140, True),
+    (1800, 2400, (700, 1000), 500, True),  # larger than predict.detector.max_side: searched shrunk
+])
+def test_a_face_drawn_large_on_a_plain_background_is_found(
+    make_cfg, height: int, width: int, centre: tuple[int, int], face_width: int, colour: bool
+) -> None:
+    detector = instantiate(make_cfg("ckpt_path=x", "input=x", config="predict", fast=False).predict.detector)
+    photo = draw_portrait(height, width, centre, face_width)
+
+    boxes = detector(cv2.cvtColor(in_colour(photo), cv2.COLOR_BGR2GRAY) if colour else photo)
+
+    assert len(boxes) == 1, boxes
+    box = boxes[0]
+    assert abs(box.x + box.w / 2 - centre[0]) < face_width / 4 and abs(box.y + box.h / 2 - centre[1]) < face_width / 4
+    assert face_width <= box.w <= 1.7 * face_width
+
+
+def test_a_folder_with_bad_files_lists_them_and_predicts_the_rest(predict_cfg, tmp_path: Path) -> None:
     folder = tmp_path / "photos"
-    folder.mkdir()
-    cv2.imwrite(str(folder / "portrait.jpg"), photo_with_face(rng))
-    cv2.imwrite(str(folder / "wall.png"), np.full((300, 300), 128, np.uint8))  # no face
+    (folder / "party").mkdir(parents=True)
+    cv2.imwrite(str(folder / "portrait.png"), in_colour(draw_portrait(480, 640, (420, 220), 140)))
+    two = np.hstack([draw_portrait(300, 300, (150, 150), 120), draw_portrait(300, 300, (150, 150), 100, 190, 90)])
+    cv2.imwrite(str(folder / "party" / "two.jpg"), two)
+    cv2.imwrite(str(folder / "wall.jpg"), np.full((300, 300), 128, np.uint8))
     (folder / "notes.txt").write_text("not an image")
-    cfg = make_cfg(f"ckpt_path={trained_checkpoint}", f"input={folder}", config="predict", fast=False)
-    table = predict(cfg)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 cut short")
+    (folder / ".DS_Store").write_bytes(b"\0\0")
+    cfg = predict_cfg(folder)
+
+    table, skipped = predict(cfg)
+
     out = Path(cfg.paths.output_dir)
+    names = lambda files: list(files.map(lambda f: Path(f).relative_to(folder).as_posix()))
+    assert names(table["file"]) == ["party/two.jpg", "party/two.jpg", "portrait.png"]
+    assert list(table["face"]) == [0, 1, 0] and table["x"].iloc[0] < 300 <= table["x"].iloc[1]  # left to right
+    np.testing.assert_allclose(table[PROBABILITIES].sum(axis=1), 1.0, atol=1e-5)
+    assert list(table["emotion"]) == [EMOTIONS[i] for i in table[PROBABILITIES].to_numpy().argmax(1)]
+    reasons = {"broken.jpg": "unreadable image", "notes.txt": "not an image", "wall.jpg": "no face found"}
+    assert dict(zip(names(skipped["file"]), skipped["reason"])) == reasons
 
-    assert list(table["file"].map(lambda f: Path(f).name)) == ["portrait.jpg"]
-    box = table.iloc[0]
-    assert 60 <= box.x <= 160 and 40 <= box.y <= 140 and 150 <= box.w <= 320  # around the drawn face
-    skipped = pd.read_csv(out / "skipped.csv")
-    assert dict(zip(skipped["file"].map(lambda f: Path(f).name), skipped["reason"])) == {
-        "notes.txt": "not an image", "wall.png": "no face found"}
-    saved = json.loads((out / "predictions.json").read_text())
-    assert len(saved["predictions"]) == 1 and len(saved["skipped"]) == 2
-    annotated = cv2.imread(str(out / "annotated" / "portrait.png"))
-    original = cv2.imread(str(folder / "portrait.jpg"))
-    assert annotated.shape == original.shape and (np.abs(annotated.astype(int) - original).sum(-1) > 60).sum() > 500
+    saved = pd.read_csv(out / "predictions.csv")
+    assert list(saved.columns) == ["file", "face", "x", "y", "w", "h", "emotion", *PROBABILITIES]
+    np.testing.assert_allclose(saved[PROBABILITIES].to_numpy(), table[PROBABILITIES].to_numpy(), atol=1e-7)
+    assert dict(zip(names(pd.read_csv(out / "skipped.csv")["file"]), pd.read_csv(out / "skipped.csv")["reason"])) == reasons
+    report = json.loads((out / "predictions.json").read_text())
+    assert report["classes"] == list(EMOTIONS) and len(report["predictions"]) == 3
+    assert {Path(s["file"]).name: s["reason"] for s in report["skipped"]} == reasons
+
+    # Annotated copies keep the input's relative path and format; the box is drawn in predict.box_color.
+    original, annotated = cv2.imread(str(folder / "portrait.png")), cv2.imread(str(out / "annotated" / "portrait.png"))
+    row = table.iloc[2]
+    assert annotated.shape == original.shape
+    assert tuple(annotated[row.y + row.h, row.x + row.w // 2]) == tuple(cfg.predict.box_color)  # bottom edge
+    assert np.array_equal(annotated[:, : row.x - 5], original[:, : row.x - 5])  # untouched left of the box
+    assert (out / "annotated" / "party" / "two.jpg").is_file()
 
 
-def test_missing_input_is_named(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
+def test_a_face_at_the_border_is_cropped_square_not_stretched() -> None:
+    photo = np.full((200, 200), 255, np.uint8)
+    cv2.circle(photo, (30, 100), 20, 0, -1)  # a round "face" near the left edge
+    face = crop_face(photo, Box(10, 80, 40, 40), margin=0.5)  # the grown square reaches 10 px past the edge
+
+    rows, cols = np.nonzero(face < 128)
+    assert face.shape == (48, 48)
+    assert abs((rows.max() - rows.min()) - (cols.max() - cols.min())) <= 1  # still round
+    assert abs(rows.mean() - 23.5) < 1 and abs(cols.mean() - 23.5) < 1  # still centred
+
+
+def test_bad_input_is_named(predict_cfg, make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="input=.*nowhere does not exist"):
-        predict(make_cfg(f"ckpt_path={trained_checkpoint}", f"input={tmp_path / 'nowhere'}", config="predict", fast=False))
+        predict(predict_cfg(tmp_path / "nowhere"))
+    (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="input=.*empty is a folder with no files"):
+        predict(predict_cfg(tmp_path / "empty"))
+    cv2.imwrite(str(tmp_path / "face.png"), np.zeros((48, 48), np.uint8))
+    with pytest.raises(FileNotFoundError, match="ckpt_path=.*missing.ckpt does not exist"):
+        predict(make_cfg(f"ckpt_path={tmp_path / 'missing.ckpt'}", f"input={tmp_path / 'face.png'}", config="predict",
+                         fast=False))
+
+
+def test_the_command_line_writes_the_tables_and_the_annotated_image(trained_checkpoint: Path, tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), in_colour(draw_portrait(300, 300, (150, 150), 120)))
+    command = [sys.executable, "-m", "fer_lightning.predict", f"ckpt_path={trained_checkpoint}", f"input={photo}",
+               f"hydra.run.dir={tmp_path / 'out'}"]
+    subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=120)
+    table = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert len(table) == 1 and table["emotion"].iloc[0] in EMOTIONS
+    assert cv2.imread(str(tmp_path / "out" / "annotated" / "photo.jpg")).shape == (300, 300, 3)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from fer_lightning.train import train
 from tests.conftest import SMALL_CNN
@@ -31,6 +34,7 @@ def test_resume_continues_the_same_run_to_the_next_epoch(make_cfg, tmp_path: Pat
     assert second["optimizer_states"][0]["state"]  # the optimizer state came back and went on
     series = event_scalars(run).Scalars("val/acc")
     assert [e.step for e in series] == [first["global_step"] - 1, second["global_step"] - 1]  # one series, no restart
+    assert len(list((run / "csv").glob("version_*/metrics.csv"))) == 2  # the first start's CSV is kept
 
 
 def test_seeded_deterministic_runs_give_identical_metrics(make_cfg) -> None:
@@ -43,6 +47,48 @@ def test_seeded_deterministic_runs_give_identical_metrics(make_cfg) -> None:
 def test_a_diverging_loss_stops_with_a_clear_message(make_cfg) -> None:
     with pytest.raises(FloatingPointError, match="training diverged: the loss is (nan|inf)"):
         train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "model.lr=1e30", "model.optimizer._target_=torch.optim.SGD"))
+
+
+class SigtermAt(L.Callback):
+    """Sends this process a real SIGTERM at the second batch of epoch 1's training or at its first
+    validation batch: the two places an interruption can land in."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage, self.sent = stage, False
+
+    def _send(self, trainer: L.Trainer, stage: str, batch_idx: int) -> None:
+        if stage == self.stage and trainer.current_epoch == 1 and batch_idx == (1 if stage == "train" else 0) and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int) -> None:
+        self._send(trainer, "train", batch_idx)
+
+    def on_validation_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int,
+                                  dataloader_idx: int = 0) -> None:
+        if not trainer.sanity_checking:
+            self._send(trainer, "val", batch_idx)
+
+
+@pytest.mark.parametrize("stage", ["train", "val"])
+def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validated_once(make_cfg, tmp_path: Path,
+                                                                                       stage: str) -> None:
+    run = tmp_path / "run"
+    interrupt = [f"+callbacks.sigterm._target_={SigtermAt.__module__}.SigtermAt", f"+callbacks.sigterm.stage={stage}"]
+    with pytest.raises(SIGTERMException):
+        train(make_cfg(*SMALL_RUN, "trainer.max_epochs=5", "test=false", *interrupt))
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["epoch"] == 1
+    metrics = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
+    assert "val/acc" in metrics and json.loads((run / "metrics.json").read_text())["epochs"] == 3
+    events = event_scalars(run)
+    validated = events.Scalars("val/acc")  # logged at each epoch's last step
+    steps_per_epoch = validated[0].step + 1
+    assert [e.step + 1 for e in validated] == [steps_per_epoch * epoch for epoch in (1, 2, 3)]  # once per epoch, none skipped
+    # One train/loss series too; an epoch whose training had ended when the run was interrupted has none.
+    trained = [e.step + 1 for e in events.Scalars("train/loss")]
+    assert trained == sorted(set(trained)) and set(trained) <= {e.step + 1 for e in validated}
+    assert metrics["val/acc_best"] == pytest.approx(max(e.value for e in validated))  # epochs before the resume count
 
 
 def test_sigterm_mid_epoch_saves_and_resume_finishes_one_tensorboard_series(tmp_path: Path) -> None:
@@ -60,8 +106,9 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_one_tensorboard_series(tmp_
     checkpoints = run / "checkpoints"
     assert "saved" in output and (checkpoints / "last.ckpt").is_file(), output[-2000:]
     interrupted = torch.load(checkpoints / "last.ckpt", weights_only=True)
-    subprocess.run([*args, f"trainer.max_epochs={interrupted['epoch'] + 2}", "ckpt_path=last"], cwd=tmp_path,
-                   check=True, capture_output=True, timeout=300)
+    resumed = subprocess.run([*args, f"trainer.max_epochs={interrupted['epoch'] + 2}", "ckpt_path=last"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [p.name for p in tmp_path.glob("outputs/train/runs/*")] == [run.name]  # the same folder
     steps = [e.step for e in event_scalars(run).Scalars("train/loss")]
     assert steps == sorted(set(steps)) and len(steps) == interrupted["epoch"] + 2

@@ -100,8 +100,12 @@ class FERDataModule(LightningDataModule):
         return FaceRecords.concat(parts), []
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+        if not self.splits:  # read, split and clean once, whatever the stage
+            self.splits = self.prepare_splits()
+        if stage == "fit" and (not len(self.splits["train"]) or not len(self.splits["val"])):
+            raise ValueError(f"data.root={self.root}: the train or val split is empty, see the table above")
+
+    def prepare_splits(self) -> dict[str, FaceRecords]:
         records, rejected = self.load_records()
         if rejected and not self.clean:
             first = rejected[0]
@@ -113,11 +117,10 @@ class FERDataModule(LightningDataModule):
         if self.clean:
             index, self.cleaning_report = clean_splits(records, index, rejected, self.cleaning)
             self.write_report(self.cleaning_report)
-        self.splits = {split: records.subset(index[split]) for split in SPLITS}
-        table = split_table({split: part.labels for split, part in self.splits.items()})
+        splits = {split: records.subset(index[split]) for split in SPLITS}
+        table = split_table({split: part.labels for split, part in splits.items()})
         log.info("Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string())
-        if stage == "fit" and (not len(self.splits["train"]) or not len(self.splits["val"])):
-            raise ValueError(f"data.root={self.root}: the train or val split is empty, see the table above")
+        return splits
 
     @rank_zero_only
     def write_report(self, report: pd.DataFrame) -> None:
