@@ -171,9 +171,9 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
     if "peak_bf16" not in results:
         bench_matmul(cfg, results)
     peak = results["peak_bf16"]
-    datamodule = instantiate(train_cfg(cfg, "cnn", augment=cfg.augment).data)
+    first = train_cfg(cfg, "cnn", augment=cfg.augment)
+    datamodule = instantiate(first.data)
     datamodule.setup("fit")
-    first = train_cfg(cfg, "cnn")
     memory = "channels_last" if first.model.channels_last else "contiguous"
     print(f"train {first.trainer.accelerator}, {first.trainer.precision}, {memory}, batch {cfg.batch_size}, "
           f"{'augmented' if cfg.augment else 'raw'} data, {datamodule.num_workers} worker(s); "
