@@ -22,10 +22,17 @@ from tests.test_train import event_scalars
 SMALL_RUN = [*SMALL_CNN, "data.synthetic.train=20", "data.batch_size=16", "trainer.log_every_n_steps=1"]
 
 
+def next_second() -> None:
+    """Event files are named <unix second>.<host>.<pid>.<counter> and read in name order; a resumed run started
+    within the same second by the same process (only a test does that) could sort ".10" before ".9"."""
+    time.sleep(1.0)
+
+
 def test_resume_continues_the_same_run_to_the_next_epoch(make_cfg, tmp_path: Path) -> None:
     train(make_cfg(*SMALL_RUN, "trainer.max_epochs=1", "test=false"))
     run = tmp_path / "run"
     first = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    next_second()
     train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
     second = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert second["epoch"] > first["epoch"] == 0
@@ -79,6 +86,7 @@ def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validate
         train(make_cfg(*SMALL_RUN, "trainer.max_epochs=5", "test=false", *interrupt))
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["epoch"] == 1
+    next_second()
     metrics = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
     assert "val/acc" in metrics and json.loads((run / "metrics.json").read_text())["epochs"] == 3
     events = event_scalars(run)
