@@ -58,3 +58,21 @@ def test_cache_hit_miss_invalidation_and_recovery(tmp_path: Path, decodes: list[
     load_fer(root, cache_dir)
     assert len(decodes) == 3
     assert not list(cache_dir.glob("*.tmp"))
+
+
+def test_cache_key_follows_added_and_removed_files_not_the_working_directory(
+    tmp_path: Path, decodes: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images, labels = random_faces(10)
+    root = write_folders(tmp_path / "data", images, labels, ["Training"] * 8 + ["PublicTest"] * 2)
+    cache_dir = tmp_path / "cache"
+    load_fer(root, cache_dir)
+    monkeypatch.chdir(root.parent)
+    load_fer(root.name, cache_dir)  # the same source by a relative path: a hit
+    assert len(decodes) == 1
+
+    removed = next(p for p in root.rglob("*.png") if len(list(p.parent.iterdir())) > 1)  # no class folder left empty
+    moved = removed.rename(tmp_path / removed.name)
+    assert len(load_fer(root, cache_dir)[0]) == 9 and len(decodes) == 2
+    moved.rename(removed)  # back, with its old size and mtime: the first key again, so a miss once more
+    assert len(load_fer(root, cache_dir)[0]) == 10 and len(decodes) == 3

@@ -62,9 +62,12 @@ def find_defects(records: FaceRecords, split_of: np.ndarray, blank_std: float) -
     hashes = pixel_hashes(records.images[candidates])
     _, group_of, counts = np.unique(hashes, return_inverse=True, return_counts=True)
     order = {split: rank for rank, split in enumerate(SPLITS)}
+    by_group = np.argsort(group_of, kind="stable")  # each group's members together, in read order
+    starts = np.cumsum(counts) - counts
     for group in np.flatnonzero(counts > 1):
-        members = candidates[group_of == group]  # in read order, so "the first" is stable
-        name = hashes[group_of == group][0].hex()[:12]
+        positions = by_group[starts[group] : starts[group] + counts[group]]
+        members = candidates[positions]  # in read order, so "the first" is stable
+        name = hashes[positions[0]].hex()[:12]
         labels = sorted({EMOTIONS[y] for y in records.labels[members]})
         if len(labels) > 1:
             rows += [(i, "conflicting", name, f"same pixels labelled {', '.join(labels)}") for i in members]
