@@ -76,3 +76,14 @@ def test_cache_key_follows_added_and_removed_files_not_the_working_directory(
     assert len(load_fer(root, cache_dir)[0]) == 9 and len(decodes) == 2
     moved.rename(removed)  # back, with its old size and mtime: the first key again, so a miss once more
     assert len(load_fer(root, cache_dir)[0]) == 10 and len(decodes) == 3
+
+    # A class folder linked in (the reader follows links): the same files, a hit; a change inside it, a miss.
+    class_dir = next(p for p in (root / "train").iterdir() if p.is_dir())
+    elsewhere = class_dir.rename(tmp_path / "elsewhere")
+    class_dir.symlink_to(elsewhere, target_is_directory=True)
+    load_fer(root, cache_dir)
+    assert len(decodes) == 3
+    changed = next(elsewhere.glob("*.png"))
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    load_fer(root, cache_dir)
+    assert len(decodes) == 4

@@ -27,9 +27,10 @@ def source_identity(kind: str, path: Path) -> str:
     """A string that changes whenever any file of the source is added, removed or modified."""
     if kind == "csv":
         files = [str(path)]
-    else:  # os.walk and os.stat on strings: 4x faster than pathlib's rglob on FER-2013's 35k files, on every start
+    else:  # os.walk/os.stat on strings: 4x faster than rglob on 32k files; links followed, as the reader does
         files = sorted(os.path.join(folder, name)
-                       for split in ("train", "test") for folder, _, names in os.walk(path / split) for name in names)
+                       for split in ("train", "test")
+                       for folder, _, names in os.walk(path / split, followlinks=True) for name in names)
     entries, prefix = [], 0 if path.parent == Path() else len(os.path.join(path.parent, ""))
     for file in files:  # named <source folder>/train/<class>/<file>, whatever the working directory
         stat = os.stat(file)
