@@ -62,16 +62,20 @@ class EmotionClassifier(LightningModule):
         weights_path: str | None = None,
         scheduler: SchedulerBuilder | None = None,
         scheduler_interval: Literal["epoch", "step"] = "epoch",
+        scheduler_monitor: str | None = None,
         label_smoothing: float = 0.0,
         class_weights: Literal["balanced"] | Sequence[float] | None = None,
         channels_last: bool = True,
+        batch_mix: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         # Builders stay out of the checkpoint's hyperparameters: they would make it unloadable with
         # torch.load(weights_only=True). The run's whole config is stored beside them instead (StoreConfig).
-        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "batch_mix"])
         self.optimizer_builder = optimizer
         self.scheduler_builder = scheduler
+        self.batch_mix = batch_mix
         self.net = net(num_classes=NUM_CLASSES, dropout=dropout, pretrained=pretrained, weights_path=weights_path)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -98,6 +102,14 @@ class EmotionClassifier(LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
+    def configure_model(self) -> None:
+        """``model.compile=true``: the net through torch.compile (in place: checkpoint keys stay the same)."""
+        if self.hparams.compile and not getattr(self, "_compiled", False):
+            # Where compiling fails (no C++ compiler, an unsupported op), dynamo warns and runs the net eagerly.
+            torch._dynamo.config.suppress_errors = True
+            self.net.compile()
+            self._compiled = True
+
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
         if self.hparams.class_weights == "balanced" and stage == "fit" and datamodule is not None:
@@ -107,9 +119,12 @@ class EmotionClassifier(LightningModule):
 
     def step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         images, labels = batch
+        targets: Tensor = labels
+        if stage == "train" and self.batch_mix is not None:  # MixUp / CutMix: soft targets, metrics on the labels
+            images, targets = self.batch_mix(images, labels)
         logits = self(images)
         loss = F.cross_entropy(
-            logits.float(), labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
+            logits.float(), targets, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
         )
         getattr(self, f"{stage}_loss").update(loss.detach())
         getattr(self, f"{stage}_metrics").update(logits.detach(), labels)
@@ -178,5 +193,11 @@ class EmotionClassifier(LightningModule):
         optimizer = self.optimizer_builder(groups, lr=lr, weight_decay=self.hparams.weight_decay)
         if self.scheduler_builder is None:
             return {"optimizer": optimizer}
-        scheduler = self.scheduler_builder(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}
+        interval = self.hparams.scheduler_interval
+        # A schedule stepped per batch is told the run's length in steps (OneCycleLR, warm-up + cosine).
+        extra = {"total_steps": int(self.trainer.estimated_stepping_batches)} if interval == "step" else {}
+        scheduler = self.scheduler_builder(optimizer, **extra)
+        config = {"scheduler": scheduler, "interval": interval}
+        if self.hparams.scheduler_monitor:  # ReduceLROnPlateau: stepped on a validation metric
+            config["monitor"] = self.hparams.scheduler_monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}

@@ -26,3 +26,5 @@ def _config_dir() -> Path:
 CONFIG_DIR: Path = _config_dir()
 OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=True)  # conf/trainer/default.yaml
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
+# ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).
+OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value, replace=True)

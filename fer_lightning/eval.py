@@ -31,8 +31,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if split not in datamodule.splits or not len(datamodule.splits[split]):
         raise ValueError(f"eval.split={split}: data.root={data_cfg.root} has no images in that split")
     bf16 = str(trained.trainer.precision).startswith("bf16")
+    crop_size = data_cfg.get("crop_size")
+    tencrop_of_crops = cfg.eval.tta == "tencrop" and bool(crop_size)
     probabilities, true = predict_probabilities(
-        model, datamodule.dataloader(split), cfg.eval.tta, cfg.eval.crop_fraction, bf16=bf16
+        model, datamodule.dataloader(split, whole=tencrop_of_crops), cfg.eval.tta, cfg.eval.crop_fraction, bf16=bf16,
+        crop_size=crop_size if tencrop_of_crops else None,
     )
     with SummaryWriter(str(out / "tensorboard")) as writer:
         metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={cfg.eval.tta})", writer)

@@ -53,8 +53,10 @@ class FERDataModule(LightningDataModule):
         root: str | None,
         synthetic: Mapping[str, int] | None = None,
         image_size: int = 48,
+        crop_size: int | None = None,
         batch_size: int = 64,
         val_fraction: float = 0.1,
+        split_seed: int = 0,
         seed: int = 0,
         augment: bool = False,
         augmentation: Mapping[str, A.BasicTransform] | None = None,
@@ -78,14 +80,19 @@ class FERDataModule(LightningDataModule):
         self.report_dir = Path(report_dir) if report_dir else None
         self.batch_size = batch_size
         self.val_fraction = val_fraction
+        self.split_seed = split_seed
         self.seed = seed
         # Auto: one core per worker, leaving one for the training loop, at most 4 (faces are already in
         # memory, so workers only augment); pinned memory only where there is a CUDA device to copy to.
         self.num_workers = num_workers if num_workers is not None else max(0, min(4, (os.cpu_count() or 1) - 1))
         self.pin_memory = pin_memory if pin_memory is not None else torch.cuda.is_available()
-        plain = build_transform(image_size, mean, std)
-        augmented = build_transform(image_size, mean, std, (augmentation or {}).values())
-        self.transforms = {"train": augmented if augment else plain, "val": plain}
+        train_steps = (augmentation or {}).values() if augment else ()
+        # "whole": uncropped faces for ten-crop TTA, which takes its own crops of crop_size.
+        self.transforms = {
+            "train": build_transform(image_size, mean, std, train_steps, crop_size, "random"),
+            "val": build_transform(image_size, mean, std, (), crop_size, "center"),
+            "whole": build_transform(image_size, mean, std),
+        }
         self.splits: dict[str, FaceRecords] = {}
         self.cleaning_report = pd.DataFrame(columns=REPORT_COLUMNS)
 
@@ -94,7 +101,7 @@ class FERDataModule(LightningDataModule):
             return load_fer(self.root, self.cache_dir)
         parts = []
         for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS)):
-            images, labels = make_synthetic_faces(self.synthetic[split], np.random.default_rng([self.seed, index]))
+            images, labels = make_synthetic_faces(self.synthetic[split], np.random.default_rng([self.split_seed, index]))
             parts.append(FaceRecords(images, labels, np.full(len(labels), origin),
                                      np.array([f"synthetic:{split}:{i}" for i in range(len(labels))])))
         return FaceRecords.concat(parts), []
@@ -113,7 +120,7 @@ class FERDataModule(LightningDataModule):
                 f"{len(rejected)} record(s) of data.root={self.root} cannot be read, first {first.source}: "
                 f"{first.detail}. Set data.clean=true to drop them and list each in cleaning_report.csv"
             )
-        index = assign_splits(records, self.val_fraction, self.seed)
+        index = assign_splits(records, self.val_fraction, self.split_seed)
         if self.clean:
             index, self.cleaning_report = clean_splits(records, index, rejected, self.cleaning)
             self.write_report(self.cleaning_report)
@@ -133,10 +140,12 @@ class FERDataModule(LightningDataModule):
     def train_class_counts(self) -> np.ndarray:
         return np.bincount(self.splits["train"].labels, minlength=NUM_CLASSES)
 
-    def dataloader(self, split: str, train: bool = False) -> DataLoader:
-        """Any split in file order with the plain pipeline; ``train`` shuffles and augments (if enabled)."""
+    def dataloader(self, split: str, train: bool = False, whole: bool = False) -> DataLoader:
+        """Any split in file order with the plain pipeline; ``train`` shuffles and augments (if enabled);
+        ``whole`` gives the uncropped faces (for ten-crop TTA)."""
+        pipeline = "train" if train else "whole" if whole else "val"
         return DataLoader(
-            FaceDataset(self.splits[split], self.transforms["train" if train else "val"]),
+            FaceDataset(self.splits[split], self.transforms[pipeline]),
             batch_size=self.batch_size,
             shuffle=train,
             drop_last=train and len(self.splits[split]) > self.batch_size,  # no 1-image BatchNorm batch

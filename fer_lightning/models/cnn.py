@@ -10,7 +10,8 @@ from fer_lightning.models.weights import load_local_weights
 
 
 class ScratchCNN(nn.Module):
-    """VGG-style blocks of [Conv3x3 -> BatchNorm -> ReLU] x convs_per_block -> MaxPool -> Dropout, then Dense layers.
+    """VGG-style blocks of [Conv3x3 -> BatchNorm -> ReLU] x convs_per_block -> MaxPool -> Dropout, then
+    Flatten (or global average pooling) and Dense layers.
 
     Split into ``backbone`` and ``head`` like the transfer models, so fine-tuning code treats all nets alike.
     """
@@ -25,6 +26,7 @@ class ScratchCNN(nn.Module):
         convs_per_block: int = 2,
         block_dropout: float = 0.25,
         dense: Sequence[int] = (256,),
+        pool: str = "flatten",
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -37,8 +39,11 @@ class ScratchCNN(nn.Module):
         side = image_size // 2 ** len(channels)
         if side < 1:
             raise ValueError(f"image_size={image_size} is too small for {len(channels)} pooling blocks")
-        head: list[nn.Module] = [nn.Flatten()]
-        features = in_channels * side * side
+        if pool not in ("flatten", "avg"):
+            raise ValueError(f"model.net.pool={pool!r}: expected flatten (every position to the Dense layer) or avg")
+        # avg: global average pooling, a Dense layer side*side times smaller than flatten's
+        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()] if pool == "avg" else [nn.Flatten()]
+        features = in_channels if pool == "avg" else in_channels * side * side
         for width in dense:
             head += [nn.Linear(features, width, bias=False), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout)]
             features = width
