@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning import analysis
+from fer_lightning.data import statistics
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.cleaning import summarize
 from fer_lightning.data.datamodule import FERDataModule
@@ -28,17 +28,17 @@ def analyze(cfg: DictConfig) -> Path:
     datamodule.setup()  # reads (through the cache), splits and cleans exactly as training does
     splits, report, train = datamodule.splits, datamodule.cleaning_report, datamodule.splits["train"]
 
-    counts = analysis.class_counts(splits, report)
+    counts = statistics.class_counts(splits, report)
     tables = {
         "class_counts": counts,
-        "brightness_contrast": analysis.brightness_contrast(train),
+        "brightness_contrast": statistics.brightness_contrast(train),
         "cleaning_summary": summarize(report),
     }
     figures = {
-        "class_distribution": analysis.class_distribution_figure(counts, list(splits)),
-        "samples": analysis.sample_grid_figure(train, cfg.samples_per_class, np.random.default_rng(cfg.seed)),
-        "mean_faces": analysis.mean_faces_figure(train),
-        "intensity_histograms": analysis.intensity_histograms_figure(train),
+        "class_distribution": statistics.class_distribution_figure(counts, list(splits)),
+        "samples": statistics.sample_grid_figure(train, cfg.samples_per_class, np.random.default_rng(cfg.seed)),
+        "mean_faces": statistics.mean_faces_figure(train),
+        "intensity_histograms": statistics.intensity_histograms_figure(train),
     }
     with SummaryWriter(str(out / "tensorboard")) as writer:
         for name, table in tables.items():

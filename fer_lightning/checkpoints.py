@@ -1,43 +1,146 @@
-"""Checkpoints that carry the config they were trained with, so eval and predict need nothing else."""
+"""A checkpoint file read once: the model it holds, the config it was trained with, and how to feed it.
+
+eval, predict, export and resume all go through here, so ``ckpt_path`` (a file, or ``last``) means the
+same everywhere, and a file that is not a readable checkpoint is named in one line.
+"""
 
 from __future__ import annotations
 
+import os
+import pickle
+import zipfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
 import torch
+import yaml
 from hydra.utils import instantiate
+from lightning.fabric.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.classifier import EmotionClassifier
+if TYPE_CHECKING:
+    import albumentations as A
 
 CONFIG_KEY = "fer_lightning_config"
 
 
-class StoreConfig(L.Callback):
-    """Adds the run's resolved config (plain dicts and lists: safe for weights_only loading) to every checkpoint."""
-
-    def __init__(self, cfg: DictConfig) -> None:
-        self.config = OmegaConf.to_container(cfg, resolve=True)
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CONFIG_KEY] = self.config
+def run_checkpoints(root: str | Path) -> Iterator[Path]:
+    """Every ``<run>/checkpoints/last.ckpt`` of a training run under ``root`` (runs and sweep jobs)."""
+    yield from Path(root).expanduser().glob("train/**/checkpoints/last.ckpt")
 
 
-def load_classifier(ckpt_path: str | Path) -> tuple[EmotionClassifier, DictConfig]:
-    """The trained module (eval mode, on CPU) and the config it was trained with, from the file alone."""
-    path = Path(ckpt_path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path} does not exist")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if CONFIG_KEY not in checkpoint:
-        raise ValueError(f"ckpt_path={path} holds no fer-lightning config: not a checkpoint written by fer_lightning.train")
-    cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
-    # The weights come from the checkpoint: never ask the network for ImageNet weights again.
-    model: EmotionClassifier = instantiate(cfg.model, pretrained=False, weights_path=None)
+def trained_net(run_checkpoint: Path) -> str | None:
+    """The net a run trained, from its .hydra/config.yaml (cheap: no checkpoint is opened)."""
+    config = run_checkpoint.parent.parent / ".hydra" / "config.yaml"
     try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        raise ValueError(f"ckpt_path={path} does not fit the model its config describes: {error}") from error
-    return model.eval(), cfg
+        return yaml.safe_load(config.read_text())["model"]["net"]["_target_"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+
+
+def find_checkpoint(ckpt_path: str | Path, root: str | Path = "outputs", net: str | None = None) -> Path:
+    """A checkpoint file; ``last`` is the newest training run's ``checkpoints/last.ckpt`` under ``root``
+    (the configured outputs folder), of the same net when ``net`` is given."""
+    if str(ckpt_path) != "last":
+        path = Path(ckpt_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+        return path
+    found = list(run_checkpoints(root))
+    matching = [p for p in found if net is None or trained_net(p) == net]
+    if not matching:
+        others = "".join(f"\n  {p} ({trained_net(p) or 'unknown net'})" for p in sorted(found)[-10:])
+        wanted = f" of a {net} model" if net else ""
+        raise FileNotFoundError(f"ckpt_path=last: no training run{wanted} under {Path(root).resolve()} has "
+                                f"checkpoints/last.ckpt{'; the others:' + others if others else ''}")
+    return max(matching, key=lambda p: p.stat().st_mtime)
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, a quota): the files already there are whole."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written beside their final name, synced, then renamed over it (conf/trainer: plugins).
+
+    Lightning's own save streams into the final name (fsspec's "atomic" save is not, across filesystems):
+    a full disk leaves a truncated .ckpt that a later resume trips on, and a failed last.ckpt replaces the
+    good one. Here the previous file stays until the new one is complete.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise CheckpointWriteError(
+                f"could not write checkpoint {path.name} in {path.parent}: {error.strerror or error}; "
+                "the checkpoints already there are whole (free space, then resume with ckpt_path=last)"
+            ) from None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load`` (weights only) with any failure named in one line with the file."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        raise ValueError(f"ckpt_path={path} is not a readable checkpoint (truncated, or not written by torch.save): "
+                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+    if not isinstance(checkpoint, dict) or CONFIG_KEY not in checkpoint:
+        raise ValueError(f"ckpt_path={path} holds no fer-lightning config: not a checkpoint written by fer_lightning.train")
+    return checkpoint
+
+
+def stored_config(path: Path) -> DictConfig:
+    """The config a checkpoint was trained with."""
+    return OmegaConf.create(read_checkpoint(path)[CONFIG_KEY])
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """The trained module (eval mode, on CPU), its config, and what it needs at inference."""
+
+    path: Path
+    config: DictConfig
+    model: Any  # EmotionClassifier: imported lazily, the resolvers in config.py need this module light
+
+    @classmethod
+    def load(cls, ckpt_path: str | Path, root: str | Path = "outputs") -> LoadedCheckpoint:
+        path = find_checkpoint(ckpt_path, root)
+        checkpoint = read_checkpoint(path)
+        cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+        # The weights come from the checkpoint: never ask the network for ImageNet weights again.
+        model = instantiate(cfg.model, pretrained=False, weights_path=None)
+        try:
+            model.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as error:
+            raise ValueError(f"ckpt_path={path} does not fit the model its config describes: {error}") from error
+        return cls(path, cfg, model.eval())
+
+    @property
+    def crop_size(self) -> int | None:
+        """The side of the crops the net was trained on, or None (whole faces)."""
+        return self.config.data.get("crop_size")
+
+    def autocast(self, device: torch.device | str = "cpu") -> AbstractContextManager:
+        """bf16 autocast when it trained in bf16-mixed, so inference reproduces the logged numbers."""
+        if str(self.config.trainer.precision).startswith("bf16"):
+            return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def transform(self, whole: bool = False) -> A.Compose:
+        """The eval pipeline of training: resize, centre crop (none when ``whole``, for ten-crop TTA), normalise."""
+        from fer_lightning.data.transforms import build_transform
+
+        data = self.config.data
+        return build_transform(data.image_size, data.mean, data.std, (), self.crop_size, "none" if whole else "center")

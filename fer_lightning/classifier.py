@@ -5,40 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
-from fer_lightning.figures import confusion_matrix_figure
 
 NetBuilder = Callable[..., nn.Module]
 OptimizerBuilder = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerBuilder = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
-def stage_metrics(per_class: bool) -> MetricCollection:
-    """Accuracy (overall and macro) and macro precision, recall and F1; optionally F1 per emotion."""
-    metrics: dict[str, nn.Module] = {
+def stage_metrics() -> MetricCollection:
+    """Accuracy, and precision, recall and F1 per class; their macro averages are taken in ``log_stage``
+    as the reports take them (the unweighted mean over the seven classes, see reports.py)."""
+    return MetricCollection({
         "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
-        "acc_macro": MulticlassAccuracy(NUM_CLASSES, average="macro"),
-        "precision": MulticlassPrecision(NUM_CLASSES, average="macro"),
-        "recall": MulticlassRecall(NUM_CLASSES, average="macro"),
-        "f1": MulticlassF1Score(NUM_CLASSES, average="macro"),
-    }
-    if per_class:
-        metrics["f1_per_class"] = MulticlassF1Score(NUM_CLASSES, average=None)
-    return MetricCollection(metrics)
+        "precision": MulticlassPrecision(NUM_CLASSES, average=None),
+        "recall": MulticlassRecall(NUM_CLASSES, average=None),
+        "f1": MulticlassF1Score(NUM_CLASSES, average=None),
+    })
 
 
 class EmotionClassifier(LightningModule):
@@ -84,13 +73,16 @@ class EmotionClassifier(LightningModule):
             if len(class_weights) != NUM_CLASSES:
                 raise ValueError(f"model.class_weights has {len(class_weights)} values, expected {NUM_CLASSES}")
             self.class_weights.copy_(torch.as_tensor(class_weights, dtype=torch.float))
-        self.train_metrics = stage_metrics(per_class=False).clone(prefix="train/")
-        self.val_metrics = stage_metrics(per_class=True).clone(prefix="val/")
-        self.test_metrics = stage_metrics(per_class=True).clone(prefix="test/")
+        self.train_metrics = stage_metrics().clone(prefix="train/")
+        self.val_metrics = stage_metrics().clone(prefix="val/")
+        self.test_metrics = stage_metrics().clone(prefix="test/")
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run's best still counts the epochs before it
-        self.test_confusion = MulticlassConfusionMatrix(NUM_CLASSES)
+        # Probabilities and labels of the current val/test epoch, in loader order: the end-of-training report
+        # and the figures are made from these, so the test set is run through the net once.
+        self.outputs: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
+        self.best_val_predictions: tuple[Tensor, Tensor] | None = None  # of the epoch ModelCheckpoint keeps as best
 
     @property
     def backbone(self) -> nn.Module:
@@ -128,9 +120,24 @@ class EmotionClassifier(LightningModule):
         )
         getattr(self, f"{stage}_loss").update(loss.detach())
         getattr(self, f"{stage}_metrics").update(logits.detach(), labels)
-        if stage == "test":
-            self.test_confusion.update(logits.detach(), labels)
+        if stage in self.outputs:
+            self.outputs[stage].append((logits.detach().float().softmax(-1).cpu(), labels.cpu()))
         return loss
+
+    def collected(self, stage: str) -> tuple[Tensor, Tensor]:
+        """(probabilities (N, 7), labels (N,)) of this epoch's ``stage`` batches, gathered from every process in
+        the dataset's order (DistributedSampler deals sample i to rank i % world_size and pads the tail)."""
+        parts = self.outputs[stage]
+        probabilities = torch.cat([p for p, _ in parts]) if parts else torch.empty(0, NUM_CLASSES)
+        labels = torch.cat([y for _, y in parts]) if parts else torch.empty(0, dtype=torch.long)
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world > 1:
+            shards = [None] * world
+            torch.distributed.all_gather_object(shards, (probabilities, labels))
+            count = len(self.trainer.datamodule.splits[stage]) if self.trainer.datamodule else None
+            probabilities = torch.stack([p for row in zip(*(s[0] for s in shards)) for p in row])[:count]
+            labels = torch.stack([y for row in zip(*(s[1] for s in shards)) for y in row])[:count]
+        return probabilities, labels
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self.step(batch, "train")
@@ -148,12 +155,16 @@ class EmotionClassifier(LightningModule):
         self.step(batch, "test")
 
     def log_stage(self, stage: str) -> dict[str, Tensor]:
-        """Compute once per epoch (not per step: no device sync in the loop), log, reset."""
+        """Compute once per epoch (not per step: no device sync in the loop), log, reset.
+
+        Precision, recall and F1 are logged as macro averages (``<stage>/f1``); val and test add F1 per class.
+        """
         metrics, loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
-        values = {**metrics.compute(), f"{stage}/loss": loss.compute()}
-        per_class = values.pop(f"{stage}/f1_per_class", None)
-        if per_class is not None:
-            values.update({f"{stage}/f1_{emotion}": value for emotion, value in zip(EMOTIONS, per_class)})
+        values = {f"{stage}/loss": loss.compute()}
+        for name, value in metrics.compute().items():
+            values[name] = value.mean() if value.ndim else value  # per class -> the macro average
+            if name == f"{stage}/f1" and stage != "train":
+                values.update({f"{stage}/f1_{emotion}": v for emotion, v in zip(EMOTIONS, value)})
         metrics.reset()
         loss.reset()
         accuracy = f"{stage}/acc"
@@ -165,21 +176,23 @@ class EmotionClassifier(LightningModule):
         if self.train_loss.update_count:  # none after resuming from an interruption between training and validation
             self.log_stage("train")
 
+    def on_validation_epoch_start(self) -> None:
+        self.outputs["val"].clear()
+
+    def on_test_epoch_start(self) -> None:
+        self.outputs["test"].clear()
+
     def on_validation_epoch_end(self) -> None:
         values = self.log_stage("val")
         if not self.trainer.sanity_checking:
+            collected = self.collected("val")  # every process takes part in the gather
+            if values["val/acc"] > self.val_acc_best.max_value:  # -inf before the first epoch; restored on resume
+                self.best_val_predictions = collected
             self.val_acc_best.update(values["val/acc"])
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
         self.log_stage("test")
-        counts = self.test_confusion.compute().cpu().numpy()
-        self.test_confusion.reset()
-        for logger in self.loggers:
-            if hasattr(logger.experiment, "add_figure"):
-                figure = confusion_matrix_figure(counts, EMOTIONS)
-                logger.experiment.add_figure("test/confusion_matrix", figure, self.global_step)
-                plt.close(figure)
 
     def configure_optimizers(self) -> dict:
         lr = self.hparams.lr
@@ -193,11 +206,35 @@ class EmotionClassifier(LightningModule):
         optimizer = self.optimizer_builder(groups, lr=lr, weight_decay=self.hparams.weight_decay)
         if self.scheduler_builder is None:
             return {"optimizer": optimizer}
-        interval = self.hparams.scheduler_interval
-        # A schedule stepped per batch is told the run's length in steps (OneCycleLR, warm-up + cosine).
-        extra = {"total_steps": int(self.trainer.estimated_stepping_batches)} if interval == "step" else {}
-        scheduler = self.scheduler_builder(optimizer, **extra)
-        config = {"scheduler": scheduler, "interval": interval}
+        config = {"scheduler": self.build_scheduler(optimizer), "interval": self.hparams.scheduler_interval}
         if self.hparams.scheduler_monitor:  # ReduceLROnPlateau: stepped on a validation metric
             config["monitor"] = self.hparams.scheduler_monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        """The configured schedule over this run's length (a schedule stepped per batch is told it in steps)."""
+        extra = {"total_steps": int(self.trainer.estimated_stepping_batches)} if self.hparams.scheduler_interval == "step" else {}
+        return self.scheduler_builder(optimizer, **extra)
+
+    def on_train_start(self) -> None:
+        """A resumed run follows its schedule over the current horizon from the step it stopped at.
+
+        A checkpoint restores the scheduler with the horizon it was saved with (CosineAnnealingLR's T_max,
+        a per-step schedule's total steps), so raising trainer.max_epochs on resume would run the extra epochs
+        at the old end's lr of about 0, or past the end. The schedule is rebuilt for the new horizon and set
+        to where the run was.
+        """
+        if self.trainer.ckpt_path is None or self.scheduler_builder is None:
+            return
+        for config in self.trainer.lr_scheduler_configs:
+            restored = config.scheduler
+            if isinstance(restored, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                continue  # no horizon: it reacts to val metrics
+            fresh = self.build_scheduler(restored.optimizer)
+            fresh.last_epoch = restored.last_epoch
+            closed_form = getattr(fresh, "_get_closed_form_lr", fresh.get_lr)  # cosine's own get_lr is recursive
+            lrs = closed_form()
+            for group, value in zip(fresh.optimizer.param_groups, lrs):
+                group["lr"] = value
+            fresh._last_lr = list(lrs)
+            config.scheduler = fresh

@@ -11,7 +11,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from fer_lightning.hardware import fastest_precision
-from fer_lightning.runs import run_dir
+from fer_lightning.resume import run_dir
 
 _PACKAGE = Path(__file__).resolve().parent
 

@@ -10,36 +10,36 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning.checkpoints import load_classifier
+from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.evaluation import predict_probabilities, write_report
+from fer_lightning.inference import predict_probabilities
+from fer_lightning.reports import write_report
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Write the report of ``cfg.ckpt_path`` on ``cfg.eval.split`` into the run's folder; return its metrics."""
     out = Path(cfg.paths.output_dir)
-    model, trained = load_classifier(cfg.ckpt_path)
-    data_cfg = trained.data
+    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
+    data_cfg = trained.config.data
     with open_dict(data_cfg):
         data_cfg.merge_with({k: v for k, v in cfg.data.items() if v is not None})
         data_cfg.report_dir = str(out)
     datamodule: FERDataModule = instantiate(data_cfg)
-    split = cfg.eval.split
+    split, tta = cfg.eval.split, cfg.eval.tta
     datamodule.setup(split)
     if split not in datamodule.splits or not len(datamodule.splits[split]):
         raise ValueError(f"eval.split={split}: data.root={data_cfg.root} has no images in that split")
-    bf16 = str(trained.trainer.precision).startswith("bf16")
-    crop_size = data_cfg.get("crop_size")
-    tencrop_of_crops = cfg.eval.tta == "tencrop" and bool(crop_size)
+    tencrop_of_crops = tta == "tencrop" and bool(trained.crop_size)  # ten crops of the net's side, from whole faces
     probabilities, true = predict_probabilities(
-        model, datamodule.dataloader(split, whole=tencrop_of_crops), cfg.eval.tta, cfg.eval.crop_fraction, bf16=bf16,
-        crop_size=crop_size if tencrop_of_crops else None,
+        trained.model, datamodule.dataloader(split, whole=tencrop_of_crops), tta, cfg.eval.crop_fraction,
+        trained.autocast(), trained.crop_size if tencrop_of_crops else None,
     )
     with SummaryWriter(str(out / "tensorboard")) as writer:
-        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={cfg.eval.tta})", writer)
-    log.info("%s on %s %s split, tta=%s: %s", cfg.ckpt_path, data_cfg.root or "synthetic", split, cfg.eval.tta,
+        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={tta})", writer)
+    log.info("%s on %s %s split, tta=%s: %s", trained.path, data_cfg.root or "synthetic", split, tta,
              {k: round(v, 4) for k, v in metrics.items()})
     log.info("Report written to %s", out)
     return metrics

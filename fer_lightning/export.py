@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from fer_lightning.checkpoints import load_classifier
+from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.readers import FACE_SIZE
@@ -41,37 +41,42 @@ class ServingModel(nn.Module):
     """Raw 48x48 gray faces in 0..255 -> probabilities, in plain fp32 and contiguous memory (no autocast,
     no channels_last: the exporters and their runtimes see an ordinary CNN)."""
 
-    def __init__(self, net: nn.Module, image_size: int, mean: float, std: float) -> None:
+    def __init__(self, net: nn.Module, image_size: int, mean: float, std: float, crop_size: int | None = None) -> None:
         super().__init__()
-        self.net, self.image_size, self.mean, self.std = net, image_size, mean, std
+        self.net, self.image_size, self.mean, self.std, self.crop_size = net, image_size, mean, std, crop_size
 
     def preprocess(self, faces: Tensor) -> Tensor:
         """What training's eval transform makes of a uint8 face (within its uint8 rounding when it resizes)."""
         x = faces / 255.0
         if self.image_size != FACE_SIZE:  # bilinear, half-pixel centres: cv2.INTER_LINEAR as in build_transform
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        if self.crop_size:  # the centre crop, as albumentations' CenterCrop takes it
+            top = (self.image_size - self.crop_size) // 2
+            x = x[..., top : top + self.crop_size, top : top + self.crop_size]
         return (x - self.mean) / self.std
 
     def forward(self, faces: Tensor) -> Tensor:
         return self.net(self.preprocess(faces)).softmax(-1)
 
 
-def serving_model(ckpt_path: str | Path) -> tuple[ServingModel, DictConfig]:
-    """The checkpoint's net in a ServingModel (eval mode), and the config it was trained with."""
-    model, trained = load_classifier(ckpt_path)
-    net = model.net.float().to(memory_format=torch.contiguous_format)
-    return ServingModel(net, trained.data.image_size, trained.data.mean, trained.data.std).eval(), trained
+def serving_model(trained: LoadedCheckpoint) -> ServingModel:
+    """The checkpoint's net in a ServingModel (eval mode)."""
+    net = trained.model.net.float().to(memory_format=torch.contiguous_format)
+    data = trained.config.data
+    return ServingModel(net, data.image_size, data.mean, data.std, trained.crop_size).eval()
 
 
-def model_card(ckpt_path: str | Path, trained: DictConfig) -> dict[str, Any]:
+def model_card(trained: LoadedCheckpoint) -> dict[str, Any]:
     """What a user of the file needs to know, stored beside it and inside it."""
+    data = trained.config.data
     return {
         "classes": list(EMOTIONS),
         "input": f"faces: float32 (N, 1, {FACE_SIZE}, {FACE_SIZE}), gray values 0..255, any N",
         "output": f"probabilities: float32 (N, {len(EMOTIONS)}), in the order of classes",
-        "preprocessing_inside": {"image_size": trained.data.image_size, "mean": trained.data.mean, "std": trained.data.std},
-        "net": trained.model.net._target_,
-        "checkpoint": str(ckpt_path),
+        "preprocessing_inside": {"image_size": data.image_size, "crop_size": trained.crop_size, "mean": data.mean,
+                                 "std": data.std},
+        "net": trained.config.model.net._target_,
+        "checkpoint": str(trained.path),
     }
 
 
@@ -80,9 +85,9 @@ def export(cfg: DictConfig) -> Path:
     settings = cfg.export
     if settings.format not in FORMATS:
         raise ValueError(f"export.format={settings.format!r}: expected one of {sorted(FORMATS)}")
-    serving, trained = serving_model(cfg.ckpt_path)
-    card = model_card(cfg.ckpt_path, trained)
-    name = trained.model.net._target_.rsplit(".", 1)[-1]
+    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
+    serving, card = serving_model(trained), model_card(trained)
+    name = trained.config.model.net._target_.rsplit(".", 1)[-1]
     file = Path(settings.file).expanduser() if settings.file else Path(cfg.paths.output_dir) / f"fer_{name}{FORMATS[settings.format]}"
 
     def write(tmp: Path) -> None:
@@ -99,7 +104,7 @@ def export(cfg: DictConfig) -> Path:
 
     write_atomically(file, write)
     write_json(card, file.with_name(f"{file.name}.classes.json"))
-    log.info("Exported %s to %s (classes in %s.classes.json)", cfg.ckpt_path, file, file.name)
+    log.info("Exported %s to %s (classes in %s.classes.json)", trained.path, file, file.name)
     return file
 
 

@@ -1,4 +1,5 @@
-"""One table for a sweep: every job's overrides, knobs, best val and test metrics, time, or its error."""
+"""python -m fer_lightning.leaderboard sweep_dir=<multirun folder>: one table for a sweep, every job's
+overrides, knobs, best val and test metrics, time, or its error (also written when a multirun ends)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import hydra
 import pandas as pd
 import yaml
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from fer_lightning.config import CONFIG_DIR
 
 from fer_lightning.files import write_atomically, write_csv
 
@@ -62,8 +65,17 @@ def write_leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best") -> p
     return table
 
 
-class WriteLeaderboard(Callback):
-    """Hydra callback: the leaderboard is written when a multirun ends."""
+def rank(cfg: DictConfig) -> pd.DataFrame:
+    """Write and print the leaderboard of ``cfg.sweep_dir``."""
+    table = write_leaderboard(cfg.sweep_dir, cfg.rank_by)
+    print(table.drop(columns=["error"]).to_string(index=False))
+    return table
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        write_leaderboard(config.hydra.sweep.dir, config.get("optimized_metric", "val/acc_best"))
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="leaderboard")
+def main(cfg: DictConfig) -> None:
+    rank(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -20,14 +20,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from fer_lightning.checkpoints import load_classifier
+from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
-from fer_lightning.classifier import EmotionClassifier
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FaceDataset
 from fer_lightning.data.readers import IMAGE_SUFFIXES, FaceRecords
-from fer_lightning.data.transforms import build_transform
-from fer_lightning.evaluation import predict_probabilities
+from fer_lightning.inference import predict_probabilities
 from fer_lightning.faces import Box, FaceDetector, as_face, crop_face, to_gray
 from fer_lightning.files import write_atomically, write_csv, write_json
 
@@ -80,7 +78,7 @@ def find_faces(files: list[Path], detector: FaceDetector | None, margin: float) 
     return faces, skipped
 
 
-def predict_emotions(model: EmotionClassifier, trained: DictConfig, faces: list[Face], batch_size: int) -> np.ndarray:
+def predict_emotions(trained: LoadedCheckpoint, faces: list[Face], batch_size: int) -> np.ndarray:
     """(N, 7) probabilities, through eval's transform, Dataset and forward pass (bf16 if it trained so)."""
     if not faces:
         return np.empty((0, len(EMOTIONS)), np.float32)
@@ -90,10 +88,8 @@ def predict_emotions(model: EmotionClassifier, trained: DictConfig, faces: list[
         np.full(len(faces), "predict"),
         np.array([str(face.file) for face in faces]),
     )
-    transform = build_transform(trained.data.image_size, trained.data.mean, trained.data.std)
-    loader = DataLoader(FaceDataset(records, transform), batch_size=batch_size)
-    bf16 = str(trained.trainer.precision).startswith("bf16")
-    return predict_probabilities(model, loader, bf16=bf16)[0]
+    loader = DataLoader(FaceDataset(records, trained.transform()), batch_size=batch_size)
+    return predict_probabilities(trained.model, loader, autocast=trained.autocast())[0]
 
 
 def prediction_table(faces: list[Face], probabilities: np.ndarray) -> pd.DataFrame:
@@ -149,23 +145,24 @@ def write_image(image: np.ndarray, path: Path) -> Path:
     return path
 
 
+@torch.inference_mode()
 def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predict every face under ``cfg.input``; write the tables and annotated copies; return (predictions, skipped)."""
     out, root, settings = Path(cfg.paths.output_dir), Path(cfg.input).expanduser(), cfg.predict
     files = list_images(root, settings.recursive)
-    model, trained = load_classifier(cfg.ckpt_path)
+    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
     detector: FaceDetector | None = instantiate(settings.detector) if settings.detect_faces else None
     faces, skipped = find_faces(files, detector, settings.margin)
     for item in skipped:
         log.warning("Skipped %s: %s", item["file"], item["reason"])
-    probabilities = predict_emotions(model, trained, faces, settings.batch_size or trained.data.batch_size)
+    probabilities = predict_emotions(trained, faces, settings.batch_size or trained.config.data.batch_size)
     table = prediction_table(faces, probabilities)
     skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 
     write_csv(table, out / "predictions.csv")
     write_csv(skipped_table, out / "skipped.csv")
     write_json({
-        "checkpoint": str(cfg.ckpt_path), "input": str(root), "classes": list(EMOTIONS),
+        "checkpoint": str(trained.path), "input": str(root), "classes": list(EMOTIONS),
         "predictions": table.to_dict(orient="records"), "skipped": skipped,
     }, out / "predictions.json")
     if settings.annotate:
@@ -180,8 +177,7 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 def main(cfg: DictConfig) -> None:
-    with torch.inference_mode():
-        predict(cfg)
+    predict(cfg)
 
 
 if __name__ == "__main__":

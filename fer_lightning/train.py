@@ -15,12 +15,15 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 
-from fer_lightning.checkpoints import StoreConfig
+from fer_lightning.callbacks import StoreConfig
+from fer_lightning.classifier import EmotionClassifier
 from fer_lightning.config import CONFIG_DIR
-from fer_lightning.evaluation import predict_probabilities, write_report
+from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.files import write_json
-from fer_lightning.runs import check_resumable, find_checkpoint
+from fer_lightning.reports import write_report
+from fer_lightning.resume import resumable_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +32,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    resume = resumable_checkpoint(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else None
+    datamodule: FERDataModule = instantiate(cfg.data)
+    model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [StoreConfig(run_cfg)]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
-    resume = find_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None
-    if resume:
-        check_resumable(resume, cfg.model.net._target_)
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     fit_seconds = time.perf_counter() - start
@@ -47,8 +48,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.test:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)  # loads the best weights into model
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
+        predictions = {"test": model.collected("test"), "val": model.best_val_predictions}  # every rank gathers
         if trainer.is_global_zero:
-            write_final_reports(model, datamodule, out / "report", str(cfg.trainer.precision).startswith("bf16"), metrics)
+            metrics.update(write_reports(predictions, datamodule, out / "report", loggers))
     if not trainer.is_global_zero:
         return metrics
 
@@ -63,13 +65,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def write_final_reports(model: L.LightningModule, datamodule: L.LightningDataModule, out: Path, bf16: bool,
-                        metrics: dict[str, float]) -> None:
-    """The eval report of the best weights on val and test, as `python -m fer_lightning.eval` writes it."""
-    for split in ("val", "test"):
-        probabilities, true = predict_probabilities(model, datamodule.dataloader(split), bf16=bf16)
-        report = write_report(out / split, datamodule.splits[split].sources, true, probabilities, split)
+def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodule: FERDataModule, out: Path,
+                  loggers: list[Logger]) -> dict[str, float]:
+    """The eval report files of the best weights, from the predictions the test loop (and the best val epoch)
+    already made; a ``limit_test_batches`` run reports on the faces it tested. Test also goes to TensorBoard."""
+    writer = next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
+    metrics: dict[str, float] = {}
+    for split, collected in predictions.items():
+        if collected is None:  # no val epoch was the best in this process (e.g. resumed after the best one)
+            continue
+        probabilities, labels = (t.numpy() for t in collected)
+        sources = datamodule.splits[split].sources[: len(labels)]
+        report = write_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None)
         metrics.update({f"best/{split}_{name}": value for name, value in report.items() if name != "images"})
+    return metrics
 
 
 def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float], names: list[str]) -> None:

@@ -15,7 +15,7 @@ from tests.conftest import SMALL_CNN
 @pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
 @pytest.mark.parametrize("augment", [False, True])
 def test_model_and_augment_configs_instantiate(make_cfg, model: str, augment: bool) -> None:
-    cfg = make_cfg(f"model={model}", f"data.augment={str(augment).lower()}")
+    cfg = make_cfg(f"model={model}", f"data.augment={str(augment).lower()}", "model.pretrained=false")
     datamodule = instantiate(cfg.data)
     assert isinstance(datamodule, FERDataModule)
     train_steps = [type(t) for t in datamodule.transforms["train"].transforms]
@@ -29,7 +29,7 @@ def test_model_and_augment_configs_instantiate(make_cfg, model: str, augment: bo
 
 @pytest.mark.parametrize("model", ["cnn", "resnet50"])
 def test_image_size_sets_the_input_size(make_cfg, model: str) -> None:
-    cfg = make_cfg(f"model={model}", "data.image_size=96", *(SMALL_CNN if model == "cnn" else []))
+    cfg = make_cfg(f"model={model}", "data.image_size=96", *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"]))
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     images, _ = next(iter(datamodule.train_dataloader()))
@@ -42,9 +42,9 @@ def test_image_size_sets_the_input_size(make_cfg, model: str) -> None:
 def test_gray_repeat_mode_matches_fold_mode(make_cfg) -> None:
     """Folding the first conv's RGB filters computes what repeating the gray channel does."""
     torch.manual_seed(0)
-    repeat = instantiate(make_cfg("model=resnet50", "model.net.gray=repeat").model).net.eval()
+    repeat = instantiate(make_cfg("model=resnet50", "model.net.gray=repeat", "model.pretrained=false").model).net.eval()
     state = {k: v for k, v in repeat.state_dict().items()}
-    folded = instantiate(make_cfg("model=resnet50", "model.net.gray=fold").model).net.eval()
+    folded = instantiate(make_cfg("model=resnet50", "model.net.gray=fold", "model.pretrained=false").model).net.eval()
     state["backbone.conv1.weight"] = state["backbone.conv1.weight"].sum(1, keepdim=True)
     folded.load_state_dict(state)
     x = torch.randn(2, 1, 48, 48)

@@ -13,7 +13,8 @@ from sklearn.metrics import classification_report as sklearn_report
 
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.eval import evaluate
-from fer_lightning.evaluation import classification_report, tta_views
+from fer_lightning.inference import tta_views
+from fer_lightning.reports import classification_report
 from fer_lightning.train import train
 from tests.conftest import SMALL_CNN
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from fer_lightning.checkpoints import load_classifier
+from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
@@ -27,8 +27,8 @@ def raw_faces() -> np.ndarray:
 
 def pytorch_probabilities(ckpt: Path, faces: np.ndarray) -> np.ndarray:
     """The checkpoint's model in fp32 on the training eval transform: what the export must reproduce."""
-    model, trained = load_classifier(ckpt)
-    transform = build_transform(trained.data.image_size, trained.data.mean, trained.data.std)
+    trained = LoadedCheckpoint.load(ckpt)
+    model, transform = trained.model, trained.transform()
     with torch.no_grad():
         return model(torch.stack([transform(image=f)["image"] for f in faces])).softmax(-1).numpy()
 

@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 from torchvision import models
 
-from fer_lightning.finetuning import FreezeBackbone
+from fer_lightning.callbacks import FreezeBackbone
 from fer_lightning.models.weights import weights_file
 
 
@@ -73,11 +73,36 @@ def test_frozen_phase_trains_only_the_head_then_unfreezes_at_the_configured_epoc
 
 
 def test_every_experiment_composes(make_cfg) -> None:
-    for name in ("scratch", "scratch_aug", "vgg16_transfer", "resnet50_transfer", "demo"):
+    for name in ("scratch", "scratch_aug", "vgg16_transfer", "resnet50_transfer", "scratch_best", "demo"):
         cfg = make_cfg(f"experiment={name}", fast=False)
         assert cfg.model.net._target_.endswith({"vgg16_transfer": "vgg16", "resnet50_transfer": "resnet50"}.get(name, "scratch_cnn"))
     assert make_cfg("experiment=scratch_aug", fast=False).data.augment is True
     assert make_cfg("experiment=vgg16_transfer", fast=False).callbacks.freeze_backbone.unfreeze_at_epoch == 2
+
+
+@pytest.mark.parametrize("model", ["vgg16", "resnet50"])
+def test_the_transfer_models_are_transfer_learning_and_say_offline_what_to_do(make_cfg, model: str, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = make_cfg(f"model={model}", "data.augment=true", fast=False)  # the card's command
+    assert cfg.model.pretrained is True and cfg.model.backbone_lr_ratio < 1
+    assert cfg.callbacks.freeze_backbone.unfreeze_at_epoch > 0
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+    file = weights_file(cfg.model.net.weights)
+    with pytest.raises(Exception, match="model.pretrained=false") as error:
+        instantiate(cfg.model)  # before any data is read or any step is taken
+    assert file.name in str(error.value) and str(file.parent) in str(error.value)
+
+
+def test_the_shared_model_config_is_not_a_model(make_cfg) -> None:
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    with pytest.raises((MissingConfigException, ConfigCompositionException)):
+        make_cfg("model=classifier")
 
 
 def test_imagenet_inputs_are_renormalised_with_imagenet_statistics(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from fer_lightning.checkpoints import load_classifier
+from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
@@ -75,9 +75,9 @@ def test_predictions_on_crops_match_the_models_forward_pass(predict_cfg, trained
 
     table, skipped = predict(predict_cfg(folder, "predict.detect_faces=false", "predict.batch_size=4"))
 
-    model, trained = load_classifier(trained_checkpoint)
-    transform = build_transform(trained.data.image_size, trained.data.mean, trained.data.std)
-    bf16 = str(trained.trainer.precision).startswith("bf16")  # eval runs the model as it was trained
+    trained = LoadedCheckpoint.load(trained_checkpoint)
+    model, transform = trained.model, trained.transform()
+    bf16 = str(trained.config.trainer.precision).startswith("bf16")  # eval runs the model as it was trained
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
         expected = model(torch.stack([transform(image=f)["image"] for f in expected_faces])).float().softmax(-1).numpy()
     assert skipped.empty

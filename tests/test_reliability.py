@@ -155,7 +155,7 @@ def test_bad_config_and_resume_inputs_name_what_is_wrong(make_cfg, tmp_path: Pat
     train(make_cfg(*SMALL_RUN, "test=false"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     with pytest.raises(ValueError, match="holds a fer_lightning.models.cnn.scratch_cnn model, but this run builds .*resnet50"):
-        train(make_cfg("model=resnet50", f"ckpt_path={last}"))
+        train(make_cfg("model=resnet50", "model.pretrained=false", f"ckpt_path={last}"))
 
 
 def test_slurm_launcher_config_composes(make_cfg) -> None:

@@ -24,7 +24,7 @@ def event_scalars(run: Path) -> EventAccumulator:
 @pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
 def test_fast_dev_run_trains_validates_and_tests_every_model(make_cfg, model: str) -> None:
     cfg = make_cfg(f"model={model}", "data.augment=true", "trainer.fast_dev_run=true", "data.batch_size=8",
-                   *(SMALL_CNN if model == "cnn" else []))
+                   *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"]))
     metrics = train(cfg)
     for name in ("train/loss", "val/acc", "test/acc", "test/f1", "test/f1_disgust"):
         assert name in metrics
@@ -74,6 +74,13 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
     assert "Invalid learning rate" in board.loc[1, "error"]
     assert board.loc[0, "best"] == "*" and board.loc[0, "lr"] == 1e-3
     assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 1
+    # The same table again from the command line, for a sweep folder alone.
+    (tmp_path / "leaderboard.csv").unlink()
+    out = subprocess.run([sys.executable, "-m", "fer_lightning.leaderboard", f"sweep_dir={tmp_path}"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "leaderboard.csv").set_index("job"), board)
+    assert "completed" in out.stdout and "failed" in out.stdout
 
 
 def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:

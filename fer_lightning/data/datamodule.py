@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.fabric.utilities.seed import pl_worker_init_function
 from lightning.pytorch.utilities import rank_zero_only
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_lightning.classes import NUM_CLASSES
 from fer_lightning.data.cache import load_fer
@@ -40,6 +42,24 @@ class FaceDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.transform(image=self.records.images[index])["image"]
         return image, int(self.records.labels[index])
+
+
+def augmentation_seed(rank: int = 0) -> int:
+    """A seed for albumentations' own generator, drawn from this process's torch generator (which
+    seed_everything seeds, and Lightning's worker seeding sets per run, epoch, worker and rank)."""
+    return int(np.random.SeedSequence([int(torch.randint(2**62, ())), rank]).generate_state(1)[0])
+
+
+def init_worker(worker_id: int) -> None:
+    """Every DataLoader worker: SIGTERM and Ctrl-C are left to the main process, which saves last.ckpt (a
+    cluster's preemption and ``timeout`` signal the whole process group, and a worker killed first would end
+    the run unsaved); torch, numpy and random are seeded as Lightning seeds workers; and albumentations'
+    generator, which no global seed reaches and which forked workers would otherwise share, gets its own seed."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pl_worker_init_function(worker_id)
+    info = get_worker_info()
+    info.dataset.transform.set_random_seed(augmentation_seed(rank_zero_only.rank))
 
 
 class FERDataModule(LightningDataModule):
@@ -144,6 +164,8 @@ class FERDataModule(LightningDataModule):
         """Any split in file order with the plain pipeline; ``train`` shuffles and augments (if enabled);
         ``whole`` gives the uncropped faces (for ten-crop TTA)."""
         pipeline = "train" if train else "whole" if whole else "val"
+        if self.num_workers == 0:  # augmenting in this process: seeded from the run's seed
+            self.transforms[pipeline].set_random_seed(augmentation_seed(rank_zero_only.rank))
         return DataLoader(
             FaceDataset(self.splits[split], self.transforms[pipeline]),
             batch_size=self.batch_size,
@@ -152,6 +174,7 @@ class FERDataModule(LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.pin_memory,
+            worker_init_fn=init_worker if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -40,5 +40,6 @@ def imagenet_state_dict(weights_name: str) -> dict[str, torch.Tensor]:
     except OSError as error:  # URLError, socket and HTTP errors are all OSErrors
         raise RuntimeError(
             f"could not download {weights_name} from {weights.url} ({error}). Without network, put the file "
-            f"{file.name} into {file.parent} (set TORCH_HOME to move it), or pass model.weights_path=<path to {file.name}>"
+            f"{file.name} into {file.parent} (set TORCH_HOME to move it), or pass model.weights_path=<path to {file.name}>; "
+            "or train from random init with model.pretrained=false (then it is not transfer learning)"
         ) from error

@@ -1,69 +1,21 @@
-"""Evaluating a trained model on one split: predictions (optionally test-time augmented) and the report files.
+"""The report of a model's predictions on one split: classification_report.csv/.md, confusion_matrix.png,
+predictions.csv, metrics.json (and the same figure and table in TensorBoard).
 
-Used by ``python -m fer_lightning.eval`` and at the end of every training run, so both write the same
-files: classification_report.csv/.md, confusion_matrix.png, predictions.csv, metrics.json.
+Written by ``python -m fer_lightning.eval`` and at the end of every training run, from predictions made once.
+Macro averages are one definition everywhere (here and in the logged metrics): the unweighted mean over the
+seven classes, a class never predicted counting with precision 0.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.utils.data import DataLoader
-from torchvision.transforms.v2.functional import ten_crop
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.figures import confusion_matrix_figure, plt
 from fer_lightning.files import write_atomically, write_csv, write_json
-
-TTA = Literal["none", "hflip", "tencrop"]
-
-
-def tta_views(images: Tensor, tta: TTA, crop_fraction: float, crop_size: int | None = None) -> list[Tensor]:
-    """The views whose softmax outputs are averaged: the image, its mirror, or ten crops (corners and
-    centre, and their mirrors), as in the best FER-2013 results. A net trained on random crops
-    (``crop_size``) gets ten crops of that side from the whole face; any other net gets crops of
-    ``crop_fraction`` of the side, resized back to its input size."""
-    if tta == "none":
-        return [images]
-    if tta == "hflip":
-        return [images, images.flip(-1)]
-    if tta == "tencrop":
-        if crop_size:
-            return list(ten_crop(images, [crop_size, crop_size]))
-        size = images.shape[-1]
-        crops = ten_crop(images, [round(size * crop_fraction)] * 2)
-        return [F.interpolate(c, size=(size, size), mode="bilinear", align_corners=False) for c in crops]
-    raise ValueError(f"eval.tta={tta!r}: expected none, hflip or tencrop")
-
-
-@torch.no_grad()
-def predict_probabilities(
-    model: nn.Module, loader: DataLoader, tta: TTA = "none", crop_fraction: float = 0.9, bf16: bool = False,
-    crop_size: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities (N, 7), true labels (N,)) over a loader, in the loader's order.
-
-    ``bf16`` autocasts as bf16-mixed training does, so an evaluation reproduces the logged numbers.
-    With ten-crop TTA of a net trained on crops, the loader gives whole faces (``dataloader(whole=True)``).
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    probabilities, labels = [], []
-    for images, targets in loader:
-        images = images.to(device)
-        with autocast:
-            views = [model(view).float().softmax(-1) for view in tta_views(images, tta, crop_fraction, crop_size)]
-        probabilities.append(torch.stack(views).mean(0).cpu())
-        labels.append(targets)
-    return torch.cat(probabilities).numpy(), torch.cat(labels).numpy()
 
 
 def confusion_counts(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:

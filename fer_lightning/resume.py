@@ -1,0 +1,33 @@
+"""Resuming a training run in its own folder: ``ckpt_path=<file>`` or ``ckpt_path=last``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fer_lightning.checkpoints import find_checkpoint, stored_config
+
+
+def run_of(checkpoint: Path) -> Path | None:
+    """The run folder a checkpoint belongs to (``<run>/checkpoints/<file>`` with ``<run>/.hydra``), else None."""
+    run = checkpoint.resolve().parent.parent
+    return run if checkpoint.resolve().parent.name == "checkpoints" and (run / ".hydra").is_dir() else None
+
+
+def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
+    """The folder a training run writes to: a resumed checkpoint's own run (same TensorBoard run, same
+    checkpoints), else a fresh one; a checkpoint outside any run folder also starts a fresh one.
+    Used as ``${run_dir:...}`` in conf/hydra/train.yaml."""
+    if not ckpt_path:
+        return fresh
+    run = run_of(find_checkpoint(ckpt_path, root, net))
+    return str(run) if run else fresh
+
+
+def resumable_checkpoint(ckpt_path: str, root: str, net: str) -> Path:
+    """The checkpoint to resume from; one of another model would fail deep inside load_state_dict: say it in one line."""
+    path = find_checkpoint(ckpt_path, root, net)
+    trained = stored_config(path).model.net._target_
+    if trained != net:
+        raise ValueError(f"ckpt_path={path} holds a {trained} model, but this run builds {net}: "
+                         "give the overrides the checkpoint was trained with")
+    return path
