@@ -92,8 +92,8 @@ def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float],
         logger.save()
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def train_job(cfg: DictConfig) -> float | None:
+    """One job of a run or a sweep: the metric a sweeper optimises; a failed sweep job is recorded, not raised."""
     sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     if sweep and str(cfg.trainer.get("strategy", "")).startswith("ddp"):
         raise ValueError(
@@ -113,6 +113,11 @@ def main(cfg: DictConfig) -> float | None:
             "status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
         }, Path(cfg.paths.output_dir) / "metrics.json")
         return math.nan
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return train_job(cfg)
 
 
 if __name__ == "__main__":
