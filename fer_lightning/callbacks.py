@@ -103,4 +103,7 @@ class WriteLeaderboard(HydraCallback):
     """Hydra callback (conf/hydra/default.yaml): the sweep's leaderboard is written when a multirun ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        write_leaderboard(config.hydra.sweep.dir, config.get("optimized_metric", "val/acc_best"))
+        table = write_leaderboard(config.hydra.sweep.dir, config.get("optimized_metric", "val/acc_best"))
+        if (table["status"] == "failed").all():  # the exit status says so, for scripts and schedulers (Hydra only
+            # warns about a callback's exceptions; SystemExit gets through)
+            raise SystemExit(f"every job of the sweep failed: {config.hydra.sweep.dir}/leaderboard.md has the errors")

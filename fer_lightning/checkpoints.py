@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import zipfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -81,12 +82,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(partial, path)
-        except OSError as error:
+        except (OSError, RuntimeError) as error:  # torch's zip writer reports a failed write as a RuntimeError
             partial.unlink(missing_ok=True)
+            free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
             raise CheckpointWriteError(
-                f"could not write checkpoint {path.name} in {path.parent}: {error.strerror or error}; "
+                f"could not write checkpoint {path.name} in {path.parent} ({free:,} bytes free): {reason}; "
                 "the checkpoints already there are whole (free space, then resume with ckpt_path=last)"
             ) from None
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

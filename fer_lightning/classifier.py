@@ -13,6 +13,7 @@ from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.config import check_value
 
 NetBuilder = Callable[..., nn.Module]
 OptimizerBuilder = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -59,6 +60,11 @@ class EmotionClassifier(LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
+        check_value("model.lr", lr, float, 0, low_open=True)
+        check_value("model.weight_decay", weight_decay, float, 0)
+        check_value("model.backbone_lr_ratio", backbone_lr_ratio, float, 0)
+        check_value("model.dropout", dropout, float, 0, 1, high_open=True)
+        check_value("model.label_smoothing", label_smoothing, float, 0, 1, high_open=True)
         # Builders stay out of the checkpoint's hyperparameters: they would make it unloadable with
         # torch.load(weights_only=True). The run's whole config is stored beside them instead (StoreConfig).
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "batch_mix"])

@@ -7,6 +7,7 @@ repository's top-level conf/. Every entry point imports this module before Hydra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -28,3 +29,16 @@ OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
 # ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).
 OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value, replace=True)
+
+
+def check_value(key: str, value: Any, kind: type, low: float, high: float | None = None, *, low_open: bool = False,
+                high_open: bool = False) -> None:
+    """A config value of the wrong type or range stops the run at once, naming the key (not later, deep in torch)."""
+    numeric = (int, float) if kind is float else (int,)
+    if isinstance(value, bool) or not isinstance(value, numeric):
+        raise ValueError(f"{key}={value!r}: expected {'a number' if kind is float else 'an integer'}")
+    too_low = value <= low if low_open else value < low
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        span = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"{key}={value!r}: expected a value in {span}")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from hydra.utils import instantiate
+from PIL import Image, UnidentifiedImageError
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
@@ -57,14 +58,27 @@ def list_images(path: Path, recursive: bool) -> list[Path]:
     return files
 
 
+def unreadable(file: Path) -> str | None:
+    """Why an image cannot be used whole, as training's reader judges it (PIL): OpenCV decodes a truncated
+    JPEG into a half-grey image without an error."""
+    try:
+        with Image.open(file) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError) as error:
+        suffix = file.suffix.lower()
+        return f"unreadable image ({error})" if suffix in IMAGE_SUFFIXES else "not an image"
+    return None
+
+
 def find_faces(files: list[Path], detector: FaceDetector | None, margin: float) -> tuple[list[Face], list[dict[str, str]]]:
     """Every face to predict, and the files skipped with the reason; ``detector=None``: each image is a face."""
     faces: list[Face] = []
     skipped: list[dict[str, str]] = []
     for file in files:
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR)  # BGR; applies EXIF orientation like any viewer
+        problem = unreadable(file)
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR) if problem is None else None  # BGR, EXIF-oriented
         if image is None:
-            reason = "unreadable image" if file.suffix.lower() in IMAGE_SUFFIXES else "not an image"
+            reason = problem or ("unreadable image" if file.suffix.lower() in IMAGE_SUFFIXES else "not an image")
             skipped.append({"file": str(file), "reason": reason})
             continue
         gray = to_gray(image)

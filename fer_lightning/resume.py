@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fer_lightning.checkpoints import find_checkpoint, stored_config
+from omegaconf import OmegaConf
+
+from fer_lightning.checkpoints import CONFIG_KEY, find_checkpoint, read_checkpoint
 
 
 def run_of(checkpoint: Path) -> Path | None:
@@ -23,11 +25,13 @@ def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
     return str(run) if run else fresh
 
 
-def resumable_checkpoint(ckpt_path: str, root: str, net: str) -> Path:
-    """The checkpoint to resume from; one of another model would fail deep inside load_state_dict: say it in one line."""
+def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
+    """The checkpoint to resume from and its global step. A file that is not a checkpoint, or one of another
+    model (which would fail deep inside load_state_dict), is named in one line."""
     path = find_checkpoint(ckpt_path, root, net)
-    trained = stored_config(path).model.net._target_
+    checkpoint = read_checkpoint(path)
+    trained = OmegaConf.create(checkpoint[CONFIG_KEY]).model.net._target_
     if trained != net:
         raise ValueError(f"ckpt_path={path} holds a {trained} model, but this run builds {net}: "
                          "give the overrides the checkpoint was trained with")
-    return path
+    return path, int(checkpoint.get("global_step", 0))

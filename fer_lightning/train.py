@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -14,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
@@ -23,7 +25,7 @@ from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.files import write_json
 from fer_lightning.reports import write_report
-from fer_lightning.resume import resumable_checkpoint
+from fer_lightning.resume import resume_point
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +34,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
-    resume = resumable_checkpoint(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else None
+    resume, resume_step = resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
     datamodule: FERDataModule = instantiate(cfg.data)
     model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [StoreConfig(run_cfg)]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    loggers = [instantiate_logger(c, resume_step if resume else None) for c in (cfg.get("logger") or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
     start = time.perf_counter()
@@ -45,7 +47,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     fit_seconds = time.perf_counter() - start
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if cfg.test:
+    if cfg.test and not len(datamodule.splits["test"]):
+        log.info("Test skipped: data.root=%s has no test faces (no test/ folder, or no Usage column)", cfg.data.root)
+    elif cfg.test:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)  # loads the best weights into model
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
         predictions = {"test": model.collected("test"), "val": model.best_val_predictions}  # every rank gathers
@@ -63,6 +67,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     }, out / "metrics.json")
     log.info("Final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
+
+
+def instantiate_logger(cfg: DictConfig, resume_step: int | None) -> Logger:
+    """A resumed run's TensorBoard logger hides what the interrupted run logged after its checkpoint (SummaryWriter's
+    purge_step), so the epochs it re-runs are not drawn twice."""
+    if resume_step is not None and cfg._target_.endswith("TensorBoardLogger"):
+        return instantiate(cfg, purge_step=resume_step)
+    return instantiate(cfg)
 
 
 def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodule: FERDataModule, out: Path,
@@ -95,14 +107,18 @@ def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float],
 def train_job(cfg: DictConfig) -> float | None:
     """One job of a run or a sweep: the metric a sweeper optimises; a failed sweep job is recorded, not raised."""
     sweep = HydraConfig.get().mode == RunMode.MULTIRUN
-    if sweep and str(cfg.trainer.get("strategy", "")).startswith("ddp"):
+    devices = cfg.trainer.get("devices", 1)
+    several = devices == -1 or (isinstance(devices, int) and devices > 1) or (not isinstance(devices, (int, str)) and len(devices) > 1)
+    if sweep and (str(cfg.trainer.get("strategy", "")).startswith("ddp") or several):
         raise ValueError(
-            "trainer=ddp inside a sweep (-m): DDP relaunches the command line in every process, so each would "
-            "start the whole sweep again. Sweep with one device per job (trainer=cpu or trainer=gpu) and scale out "
-            "with a Hydra launcher (e.g. hydra/launcher=submitit_slurm); use trainer=ddp for one big run."
+            f"trainer=ddp or trainer.devices={devices} inside a sweep (-m): DDP relaunches the command line in every "
+            "process, so each would start the whole sweep again. Sweep with one device per job (trainer=cpu or "
+            "trainer=gpu) and scale out with a Hydra launcher (e.g. hydra/launcher=slurm); use several devices for one big run."
         )
     try:
         return train(cfg).get(cfg.optimized_metric)
+    except SIGTERMException:  # a SystemExit with status 0: an interrupted run must never look finished
+        raise SystemExit(128 + signal.SIGTERM) from None
     except Exception as error:
         if not sweep:
             raise

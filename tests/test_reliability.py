@@ -140,7 +140,7 @@ def test_ddp_on_cpu_with_two_processes_synchronises_metrics(tmp_path: Path) -> N
 def test_ddp_inside_a_sweep_is_refused_with_the_reason(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "fer_lightning.train", "-m", "trainer=ddp", "model.lr=1e-3,3e-4", "data=synthetic"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0 and "trainer=ddp inside a sweep (-m)" in result.stderr
+    assert result.returncode != 0 and "trainer=ddp or trainer.devices=2 inside a sweep (-m)" in result.stderr
 
 
 def test_bad_config_and_resume_inputs_name_what_is_wrong(make_cfg, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_lightning.classes import NUM_CLASSES
+from fer_lightning.config import check_value
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, summarize
 from fer_lightning.data.readers import FaceRecords, Rejected
@@ -92,6 +93,9 @@ class FERDataModule(LightningDataModule):
         super().__init__()
         if root is None and not synthetic:
             raise ValueError("data.root is null and data.synthetic is not set: give one of them")
+        check_value("data.batch_size", batch_size, int, 1)
+        check_value("data.image_size", image_size, int, 1)
+        check_value("data.val_fraction", val_fraction, float, 0, 1, high_open=True)
         self.root = root
         self.synthetic = dict(synthetic) if synthetic else None
         self.clean = clean
@@ -146,7 +150,8 @@ class FERDataModule(LightningDataModule):
             self.write_report(self.cleaning_report)
         splits = {split: records.subset(index[split]) for split in SPLITS}
         table = split_table({split: part.labels for split, part in splits.items()})
-        log.info("Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string())
+        if rank_zero_only.rank == 0:  # once per run, not once per DDP process
+            log.info("Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string())
         return splits
 
     @rank_zero_only

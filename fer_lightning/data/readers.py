@@ -88,7 +88,7 @@ def read_fer(root: str | Path) -> tuple[FaceRecords, list[Rejected]]:
 def read_csv(path: Path) -> tuple[FaceRecords, list[Rejected]]:
     """Kaggle's CSV: ``emotion,pixels[,Usage]``; a file without Usage is all Training."""
     images, labels, usages, sources, rejected = [], [], [], [], []
-    with path.open(newline="") as file:
+    with path.open(newline="", encoding="utf-8-sig") as file:  # utf-8-sig: a byte-order mark is not part of "emotion"
         reader = csv.reader(file)
         header = [name.strip() for name in next(reader, [])]  # icml_face_data.csv writes " Usage", " pixels"
         missing = {"emotion", "pixels"} - set(header)
@@ -118,8 +118,13 @@ def parse_csv_row(emotion: str, pixels: str, usage: str) -> tuple[np.ndarray | N
         values = np.array(pixels.split(), dtype=np.int64)
     except ValueError:
         return None, "'pixels' holds a value that is not an integer"
-    if values.size != FACE_SIZE * FACE_SIZE or values.min() < 0 or values.max() > 255:
+    except OverflowError:
+        return None, "'pixels' holds an integer too large for a pixel, expected 0..255"
+    if values.size != FACE_SIZE * FACE_SIZE:
         return None, f"'pixels' holds {values.size} values, expected {FACE_SIZE * FACE_SIZE} integers in 0..255"
+    outside = values[(values < 0) | (values > 255)]
+    if outside.size:
+        return None, f"'pixels' holds {outside.size} value(s) outside 0..255 (first: {outside[0]})"
     if emotion not in {str(i) for i in range(NUM_CLASSES)}:
         return None, f"emotion {emotion!r} is not one of 0..{NUM_CLASSES - 1}"
     if usage not in CSV_USAGES:

@@ -37,6 +37,15 @@ class TransferNet(nn.Module):
         self.register_buffer("scale", scale.reshape(1, -1, 1, 1))
         self.register_buffer("shift", shift.reshape(1, -1, 1, 1))
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        # The input mapping has one value per channel the backbone sees (three for ImageNet weights with
+        # gray=repeat, one otherwise); a net rebuilt from a checkpoint, without ImageNet, takes the saved shape.
+        for name in ("scale", "shift"):
+            saved = state_dict.get(prefix + name)
+            if saved is not None and saved.shape != getattr(self, name).shape:
+                setattr(self, name, torch.empty_like(saved))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, x: Tensor) -> Tensor:
         if self.repeat_gray:
             x = x.expand(-1, 3, -1, -1)
