@@ -1,1 +1,20 @@
 """fer-lightning: Lightning + Hydra experiments for facial emotion recognition on FER-2013."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fer_lightning.recognizer import EmotionRecognizer
+
+__all__ = ["EmotionRecognizer"]
+
+
+def __getattr__(name: str) -> Any:
+    """``from fer_lightning import EmotionRecognizer`` imports the recognizer (OpenCV, the detectors) only when asked:
+    ``import fer_lightning.train`` stays as light as it was."""
+    if name == "EmotionRecognizer":
+        from fer_lightning.recognizer import EmotionRecognizer
+
+        return EmotionRecognizer
+    raise AttributeError(f"module 'fer_lightning' has no attribute {name!r}")

@@ -120,7 +120,8 @@ class LoadedCheckpoint:
     model: Any  # EmotionClassifier: imported lazily, the resolvers in config.py need this module light
 
     @classmethod
-    def load(cls, ckpt_path: str | Path, root: str | Path = "outputs") -> LoadedCheckpoint:
+    def load(cls, ckpt_path: str | Path, root: str | Path = "outputs", device: str | None = None) -> LoadedCheckpoint:
+        """The model on ``device`` (None: the GPU when there is one, else the CPU), in eval mode."""
         path = find_checkpoint(ckpt_path, root)
         checkpoint = read_checkpoint(path)
         cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
@@ -130,17 +131,22 @@ class LoadedCheckpoint:
             model.load_state_dict(checkpoint["state_dict"])
         except RuntimeError as error:
             raise ValueError(f"ckpt_path={path} does not fit the model its config describes: {error}") from error
-        return cls(path, cfg, model.eval())
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(path, cfg, model.to(device).eval())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     @property
     def crop_size(self) -> int | None:
         """The side of the crops the net was trained on, or None (whole faces)."""
         return self.config.data.get("crop_size")
 
-    def autocast(self, device: torch.device | str = "cpu") -> AbstractContextManager:
+    def autocast(self, device: torch.device | str | None = None) -> AbstractContextManager:
         """bf16 autocast when it trained in bf16-mixed, so inference reproduces the logged numbers."""
         if str(self.config.trainer.precision).startswith("bf16"):
-            return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+            return torch.autocast(torch.device(device or self.device).type, dtype=torch.bfloat16)
         return nullcontext()
 
     def transform(self, whole: bool = False) -> A.Compose:

@@ -14,10 +14,14 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, M
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.config import check_value
+from fer_lightning.dashboards import log_confusion_matrix
 
 NetBuilder = Callable[..., nn.Module]
 OptimizerBuilder = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerBuilder = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+
+STAGES = ("train", "val", "test")
 
 
 def stage_metrics() -> MetricCollection:
@@ -79,16 +83,19 @@ class EmotionClassifier(LightningModule):
             if len(class_weights) != NUM_CLASSES:
                 raise ValueError(f"model.class_weights has {len(class_weights)} values, expected {NUM_CLASSES}")
             self.class_weights.copy_(torch.as_tensor(class_weights, dtype=torch.float))
-        self.train_metrics = stage_metrics().clone(prefix="train/")
-        self.val_metrics = stage_metrics().clone(prefix="val/")
-        self.test_metrics = stage_metrics().clone(prefix="test/")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        # One collection per stage, in two ModuleDicts: the model summary shows them as two rows, not eight.
+        # (Keys are "<stage>_split": a ModuleDict key may not shadow a Module attribute such as train.)
+        self.metrics = nn.ModuleDict({f"{stage}_split": stage_metrics().clone(prefix=f"{stage}/") for stage in STAGES})
+        self.losses = nn.ModuleDict({f"{stage}_split": MeanMetric() for stage in STAGES})
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run's best still counts the epochs before it
         # Probabilities and labels of the current val/test epoch, in loader order: the end-of-training report
         # and the figures are made from these, so the test set is run through the net once.
         self.outputs: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
         self.best_val_predictions: tuple[Tensor, Tensor] | None = None  # of the epoch ModelCheckpoint keeps as best
+        side = getattr(self.net, "input_size", None)
+        if side:  # the model summary then shows in/out shapes and FLOPs
+            self.example_input_array = torch.zeros(1, 1, side, side)
 
     @property
     def backbone(self) -> nn.Module:
@@ -124,8 +131,8 @@ class EmotionClassifier(LightningModule):
         loss = F.cross_entropy(
             logits.float(), targets, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
         )
-        getattr(self, f"{stage}_loss").update(loss.detach())
-        getattr(self, f"{stage}_metrics").update(logits.detach(), labels)
+        self.losses[f"{stage}_split"].update(loss.detach())
+        self.metrics[f"{stage}_split"].update(logits.detach(), labels)
         if stage in self.outputs:
             self.outputs[stage].append((logits.detach().float().softmax(-1).cpu(), labels.cpu()))
         return loss
@@ -165,7 +172,7 @@ class EmotionClassifier(LightningModule):
 
         Precision, recall and F1 are logged as macro averages (``<stage>/f1``); val and test add F1 per class.
         """
-        metrics, loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
+        metrics, loss = self.metrics[f"{stage}_split"], self.losses[f"{stage}_split"]
         values = {f"{stage}/loss": loss.compute()}
         for name, value in metrics.compute().items():
             values[name] = value.mean() if value.ndim else value  # per class -> the macro average
@@ -176,10 +183,18 @@ class EmotionClassifier(LightningModule):
         accuracy = f"{stage}/acc"
         self.log_dict({name: value for name, value in values.items() if name != accuracy})
         self.log(accuracy, values[accuracy], prog_bar=True)
+        # Epoch metrics are drawn against the epoch (Lightning takes a logged "step" as the x value), so the jobs
+        # of a batch-size sweep line up.
+        self.log("step", float(self.current_epoch))
         return values
 
+    def on_train_epoch_start(self) -> None:
+        """The learning rate of each parameter group, logged with the epoch's metrics (x = epoch)."""
+        for group in self.trainer.optimizers[0].param_groups if self.trainer.optimizers else []:
+            self.log(f"lr/{group.get('name', 'group')}", float(group["lr"]), on_step=False, on_epoch=True)
+
     def on_train_epoch_end(self) -> None:
-        if self.train_loss.update_count:  # none after resuming from an interruption between training and validation
+        if self.losses["train_split"].update_count:  # none after resuming from an interruption between training and validation
             self.log_stage("train")
 
     def on_validation_epoch_start(self) -> None:
@@ -194,6 +209,8 @@ class EmotionClassifier(LightningModule):
             collected = self.collected("val")  # every process takes part in the gather
             if values["val/acc"] > self.val_acc_best.max_value:  # -inf before the first epoch; restored on resume
                 self.best_val_predictions = collected
+                if self.trainer.is_global_zero:
+                    log_confusion_matrix(self.loggers, "val", collected, self.current_epoch)
             self.val_acc_best.update(values["val/acc"])
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from fer_lightning.console import quiet_library_chatter
 from fer_lightning.hardware import fastest_precision
 from fer_lightning.resume import run_dir
 
@@ -25,6 +26,7 @@ def _config_dir() -> Path:
 
 
 CONFIG_DIR: Path = _config_dir()
+quiet_library_chatter()  # every entry point imports this module first
 OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=True)  # conf/trainer/default.yaml
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
 # ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).

@@ -35,7 +35,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     tencrop_of_crops = tta == "tencrop" and bool(trained.crop_size)  # ten crops of the net's side, from whole faces
     probabilities, true = predict_probabilities(
         trained.model, datamodule.dataloader(split, whole=tencrop_of_crops), tta, cfg.eval.crop_fraction,
-        trained.autocast(), trained.crop_size if tencrop_of_crops else None,
+        trained.autocast(), trained.crop_size if tencrop_of_crops else None, description=f"Evaluating {split} (tta={tta})",
     )
     with SummaryWriter(str(out / "tensorboard")) as writer:
         metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={tta})", writer)

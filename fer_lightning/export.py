@@ -85,7 +85,7 @@ def export(cfg: DictConfig) -> Path:
     settings = cfg.export
     if settings.format not in FORMATS:
         raise ValueError(f"export.format={settings.format!r}: expected one of {sorted(FORMATS)}")
-    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
+    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root, device="cpu")  # exporters trace on the CPU
     serving, card = serving_model(trained), model_card(trained)
     name = trained.config.model.net._target_.rsplit(".", 1)[-1]
     file = Path(settings.file).expanduser() if settings.file else Path(cfg.paths.output_dir) / f"fer_{name}{FORMATS[settings.format]}"

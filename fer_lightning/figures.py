@@ -13,20 +13,23 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str = "Test confusion matrix") -> Figure:
-    """Counts beside row-normalised rates (recall per true class on the diagonal)."""
+def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str = "Test confusion matrix",
+                            subtitle: str | None = None) -> Figure:
+    """One panel readable at TensorBoard card size: colour and large numbers are row-normalised rates (recall
+    per true class on the diagonal), each cell's count in small type beneath. ``title`` is the caller's (e.g.
+    split and accuracy); ``subtitle`` a second, smaller line (e.g. the run's name)."""
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    figure, axes = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained")
-    for ax, values, label, fmt in ((axes[0], counts, "count", "d"), (axes[1], rates, "fraction of true class", ".2f")):
-        image = ax.imshow(values, cmap="Blues")
-        ax.set(xticks=range(len(class_names)), yticks=range(len(class_names)),
-               xticklabels=class_names, yticklabels=class_names, xlabel="predicted", ylabel="true")
-        ax.tick_params(axis="x", labelrotation=45)
-        threshold = values.max() / 2 if values.size else 0
-        for (row, col), value in np.ndenumerate(values):
-            ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize=8,
-                    color="white" if value > threshold else "black")
-        figure.colorbar(image, ax=ax, label=label)
-    axes[0].set_title(f"{title} (counts)")
-    axes[1].set_title(f"{title} (row-normalised)")
+    figure, ax = plt.subplots(figsize=(5.4, 5.6), layout="constrained")
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=35, ha="right", rotation_mode="anchor", fontsize=10)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=10)
+    ax.set_xlabel("predicted", fontsize=10)
+    ax.set_ylabel("true", fontsize=10)
+    for (row, col), rate in np.ndenumerate(rates):
+        color = "white" if rate > 0.5 else "black"
+        ax.text(col, row - 0.12, f"{rate:.2f}", ha="center", va="center", fontsize=12, color=color)
+        ax.text(col, row + 0.27, f"{int(counts[row, col]):,}", ha="center", va="center", fontsize=7, color=color)
+    ax.set_title(title, fontsize=12, loc="left", pad=6 if subtitle is None else 18)
+    if subtitle is not None:  # a second, smaller line between the title and the matrix
+        ax.text(0, 1.01, subtitle, transform=ax.transAxes, fontsize=9, color="dimgray", va="bottom")
     return figure

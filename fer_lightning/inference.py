@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2.functional import ten_crop
+from tqdm.auto import tqdm
 
 TTA = Literal["none", "hflip", "tencrop"]
 
@@ -36,17 +37,18 @@ def tta_views(images: Tensor, tta: TTA, crop_fraction: float, crop_size: int | N
 @torch.no_grad()
 def predict_probabilities(
     model: nn.Module, loader: DataLoader, tta: TTA = "none", crop_fraction: float = 0.9,
-    autocast: AbstractContextManager | None = None, crop_size: int | None = None,
+    autocast: AbstractContextManager | None = None, crop_size: int | None = None, description: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities (N, 7), true labels (N,)) over a loader, in the loader's order.
 
     ``autocast`` is the checkpoint's (LoadedCheckpoint.autocast), so an evaluation reproduces the logged
-    numbers. With ten-crop TTA of a net trained on crops, the loader gives whole faces.
+    numbers. With ten-crop TTA of a net trained on crops, the loader gives whole faces. ``description``: a
+    progress bar with that label.
     """
     model.eval()
     device = next(model.parameters()).device
     probabilities, labels = [], []
-    for images, targets in loader:
+    for images, targets in tqdm(loader, desc=description, unit="batch", disable=not description, leave=False):
         images = images.to(device)
         with autocast or nullcontext():
             views = [model(view).float().softmax(-1) for view in tta_views(images, tta, crop_fraction, crop_size)]

@@ -1,13 +1,14 @@
-"""python -m fer_lightning.predict: the emotions of the faces in new images, as tables and annotated copies.
+"""python -m fer_lightning.predict: the emotions of the faces in new images or videos, as tables and annotated copies.
 
-Faces go through exactly what eval uses: the checkpoint's own transform (image_size, mean, std), the
-same Dataset and the same batched, autocast-matched forward pass; so on FER-2013's own 48x48 files with
-``predict.detect_faces=false`` the labels are eval's labels.
+Faces go through fer_lightning.EmotionRecognizer (the Python API), which uses exactly what eval uses: the checkpoint's
+own transform (image_size, mean, std), the same Dataset and the same batched, autocast-matched forward pass; so on
+FER-2013's own 48x48 files with ``predict.detect_faces=false`` the labels are eval's labels.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,23 +17,23 @@ import hydra
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import instantiate
-from PIL import Image, UnidentifiedImageError
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
-from fer_lightning.data.datamodule import FaceDataset
-from fer_lightning.data.readers import IMAGE_SUFFIXES, FaceRecords
-from fer_lightning.inference import predict_probabilities
-from fer_lightning.faces import Box, FaceDetector, as_face, crop_face, to_gray
+from fer_lightning.data.readers import IMAGE_SUFFIXES
+from fer_lightning.faces import Box
 from fer_lightning.files import write_atomically, write_csv, write_json
+from fer_lightning.recognizer import EmotionRecognizer
+from fer_lightning.video import VideoSource, VideoWriter, camera_index, is_video
 
 log = logging.getLogger(__name__)
 
 SKIPPED_COLUMNS = ["file", "reason"]
+SKIPPED_FRAME_COLUMNS = ["file", "frame", "time", "reason"]
 
 
 @dataclass(frozen=True)
@@ -70,54 +71,45 @@ def unreadable(file: Path) -> str | None:
     return None
 
 
-def find_faces(files: list[Path], detector: FaceDetector | None, margin: float) -> tuple[list[Face], list[dict[str, str]]]:
-    """Every face to predict, and the files skipped with the reason; ``detector=None``: each image is a face."""
+def find_faces(files: list[Path], recognizer: EmotionRecognizer, progress_bar: bool) -> tuple[list[Face], list[dict[str, str]]]:
+    """Every face to predict, and the files skipped with the reason."""
     faces: list[Face] = []
     skipped: list[dict[str, str]] = []
-    for file in files:
+    for file in tqdm(files, desc="faces", unit="file", disable=not progress_bar):
         problem = unreadable(file)
         image = cv2.imread(str(file), cv2.IMREAD_COLOR) if problem is None else None  # BGR, EXIF-oriented
         if image is None:
             reason = problem or ("unreadable image" if file.suffix.lower() in IMAGE_SUFFIXES else "not an image")
+            if reason == "not an image" and is_video(file):
+                reason = "a video: give it alone as input="
             skipped.append({"file": str(file), "reason": reason})
             continue
-        gray = to_gray(image)
-        if detector is None:
-            faces.append(Face(file, 0, Box(0, 0, gray.shape[1], gray.shape[0]), as_face(gray)))
-            continue
-        boxes = detector(gray)
-        if not boxes:
+        found = recognizer.find_faces(image)
+        if not found:
             skipped.append({"file": str(file), "reason": "no face found"})
-        faces += [Face(file, i, box, crop_face(gray, box, margin)) for i, box in enumerate(boxes)]
+        faces += [Face(file, i, box, face) for i, (box, face) in enumerate(found)]
     return faces, skipped
 
 
-def predict_emotions(trained: LoadedCheckpoint, faces: list[Face], batch_size: int) -> np.ndarray:
-    """(N, 7) probabilities, through eval's transform, Dataset and forward pass (bf16 if it trained so)."""
-    if not faces:
-        return np.empty((0, len(EMOTIONS)), np.float32)
-    records = FaceRecords(
-        np.stack([face.image for face in faces]),
-        np.full(len(faces), -1, np.int64),
-        np.full(len(faces), "predict"),
-        np.array([str(face.file) for face in faces]),
-    )
-    loader = DataLoader(FaceDataset(records, trained.transform()), batch_size=batch_size)
-    return predict_probabilities(trained.model, loader, autocast=trained.autocast())[0]
+def face_rows(boxes: list[Box], probabilities: np.ndarray) -> pd.DataFrame:
+    """One row per face: face (left to right), box x/y/w/h, emotion, then p_<emotion> in EMOTIONS order."""
+    return pd.DataFrame({
+        "face": np.arange(len(boxes)),
+        "x": [box.x for box in boxes],
+        "y": [box.y for box in boxes],
+        "w": [box.w for box in boxes],
+        "h": [box.h for box in boxes],
+        "emotion": [EMOTIONS[i] for i in probabilities.argmax(1)],
+        **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
+    })
 
 
 def prediction_table(faces: list[Face], probabilities: np.ndarray) -> pd.DataFrame:
     """One row per face: file, face, box x/y/w/h, emotion, then p_<emotion> in EMOTIONS order."""
-    return pd.DataFrame({
-        "file": [str(face.file) for face in faces],
-        "face": [face.index for face in faces],
-        "x": [face.box.x for face in faces],
-        "y": [face.box.y for face in faces],
-        "w": [face.box.w for face in faces],
-        "h": [face.box.h for face in faces],
-        "emotion": [EMOTIONS[i] for i in probabilities.argmax(1)],
-        **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
-    })
+    table = face_rows([face.box for face in faces], probabilities)
+    table["face"] = [face.index for face in faces]
+    table.insert(0, "file", [str(face.file) for face in faces])
+    return table
 
 
 def annotated_path(file: Path, root: Path, out: Path, image_format: str | None) -> Path:
@@ -159,33 +151,96 @@ def write_image(image: np.ndarray, path: Path) -> Path:
     return path
 
 
+def frame_rows(file: str, frame: int, seconds: float, boxes: list[Box], probabilities: np.ndarray) -> pd.DataFrame:
+    """One row per face of a video frame: file, frame, time (s), then face_rows' columns."""
+    table = face_rows(boxes, probabilities)
+    table.insert(0, "time", seconds)
+    table.insert(0, "frame", frame)
+    table.insert(0, "file", file)
+    return table
+
+
+def video_input(source: str) -> Path | int | None:
+    """A camera index or a video file OpenCV decodes (one that is not an image), else None."""
+    camera = camera_index(source)
+    if camera is not None:
+        return camera
+    path = Path(source).expanduser()
+    return path if path.is_file() and unreadable(path) == "not an image" and is_video(path) else None
+
+
+def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, settings: DictConfig
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, Path | None]:
+    """Rows per face of every ``every_n_frames``-th frame, frames with no face, and the annotated copy's path (the
+    frames between predictions show the latest one). Ctrl+C stops a camera (or a long file) and keeps what was done."""
+    video = VideoSource(source, settings.camera_fps)
+    writer = VideoWriter(out / "annotated" / f"{video.name}.{settings.video_format}", settings.video_codec, video.fps)
+    label, rows, skipped = str(source), [], []
+    latest = frame_rows(label, 0, 0.0, [], np.empty((0, len(EMOTIONS)), np.float32))
+    total = min(filter(None, [video.frame_count, settings.max_frames]), default=None)
+    try:
+        for index, seconds, frame in tqdm(video.frames(settings.max_frames), desc="frames", unit="frame", total=total,
+                                          disable=not settings.progress_bar):
+            if index % settings.every_n_frames == 0:
+                found = recognizer.find_faces(frame)
+                latest = frame_rows(label, index, seconds, [box for box, _ in found],
+                                    recognizer.probabilities([face for _, face in found]))
+                if found:
+                    rows.append(latest)
+                else:
+                    skipped.append({"file": label, "frame": index, "time": seconds, "reason": "no face found"})
+            if settings.annotate:
+                writer.write(draw_predictions(frame, latest, tuple(settings.box_color), settings.line_width))
+    except KeyboardInterrupt:
+        log.warning("Stopped at Ctrl+C: writing what was predicted so far")
+    except BaseException:
+        writer.discard()
+        raise
+    table = pd.concat(rows, ignore_index=True) if rows else latest
+    return table, pd.DataFrame(skipped, columns=SKIPPED_FRAME_COLUMNS), writer.close()
+
+
+def log_skipped(skipped: pd.DataFrame, total: int, what: str, path: Path) -> None:
+    """One line for everything skipped (not one per file): how many, why, and where the list is."""
+    if not skipped.empty:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in Counter(skipped["reason"]).most_common())
+        log.warning("Skipped %d of %d %s (%s): listed in %s", len(skipped), total, what, reasons, path)
+
+
 @torch.inference_mode()
 def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Predict every face under ``cfg.input``; write the tables and annotated copies; return (predictions, skipped)."""
-    out, root, settings = Path(cfg.paths.output_dir), Path(cfg.input).expanduser(), cfg.predict
-    files = list_images(root, settings.recursive)
-    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
-    detector: FaceDetector | None = instantiate(settings.detector) if settings.detect_faces else None
-    faces, skipped = find_faces(files, detector, settings.margin)
-    for item in skipped:
-        log.warning("Skipped %s: %s", item["file"], item["reason"])
-    probabilities = predict_emotions(trained, faces, settings.batch_size or trained.config.data.batch_size)
-    table = prediction_table(faces, probabilities)
-    skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+    """Predict every face under ``cfg.input`` (images, a video or a camera); write the tables and annotated copies;
+    return (predictions, skipped)."""
+    out, settings, source = Path(cfg.paths.output_dir), cfg.predict, str(cfg.input)
+    if settings.every_n_frames < 1:
+        raise ValueError(f"predict.every_n_frames={settings.every_n_frames}: give 1 (every frame) or more")
+    video = video_input(source)
+    root = Path(source).expanduser()
+    files = list_images(root, settings.recursive) if video is None else []
+    recognizer = EmotionRecognizer(LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root), settings)
+    if video is not None:
+        table, skipped_table, annotated = predict_video(recognizer, video, out, settings)
+        counted, total, what = table["frame"].nunique(), len(set(table["frame"]) | set(skipped_table["frame"])), "frames"
+    else:
+        faces, skipped = find_faces(files, recognizer, settings.progress_bar)
+        table = prediction_table(faces, recognizer.probabilities([face.image for face in faces]))
+        skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+        counted, total, what, annotated = table["file"].nunique(), len(files), "files", None
 
     write_csv(table, out / "predictions.csv")
     write_csv(skipped_table, out / "skipped.csv")
     write_json({
-        "checkpoint": str(trained.path), "input": str(root), "classes": list(EMOTIONS),
-        "predictions": table.to_dict(orient="records"), "skipped": skipped,
+        "checkpoint": str(recognizer.trained.path), "input": source, "classes": list(EMOTIONS),
+        "predictions": table.to_dict(orient="records"), "skipped": skipped_table.to_dict(orient="records"),
     }, out / "predictions.json")
-    if settings.annotate:
+    if settings.annotate and video is None:
         for file, rows in table.groupby("file", sort=False):
             image = cv2.imread(file, cv2.IMREAD_COLOR)
             drawn = draw_predictions(image, rows, tuple(settings.box_color), settings.line_width)
             write_image(drawn, annotated_path(Path(file), root, out, settings.annotated_format))
-    log.info("%d faces in %d of %d files (%d skipped) -> %s", len(table), table["file"].nunique(), len(files),
-             len(skipped), out)
+    log.info("%d faces in %d of %d %s on %s -> %s%s", len(table), counted, total, what, recognizer.device, out,
+             f" (annotated video: {annotated.name})" if annotated else "")
+    log_skipped(skipped_table, total, what, out / "skipped.csv")
     return table, skipped_table
 
 

@@ -41,10 +41,24 @@ def classification_report(true: np.ndarray, predicted: np.ndarray) -> pd.DataFra
     return table.astype({"support": int})
 
 
+def report_markdown(report: pd.DataFrame, title: str, run_name: str | None = None) -> str:
+    """The report as sklearn's text report reads: support as integers, blank where a row has no value (the
+    accuracy row's precision and recall), not ``nan``."""
+    cells = report.astype(object)
+    for column in ("precision", "recall", "f1"):
+        cells[column] = [("" if pd.isna(value) else f"{value:.4f}") for value in report[column]]
+    cells["support"] = [f"{int(value)}" for value in report["support"]]
+    heading = f"# {title}\n\n" + (f"Run: {run_name}\n\n" if run_name else "")
+    return heading + cells.to_markdown(colalign=("left", "right", "right", "right", "right"), disable_numparse=True) + "\n"
+
+
 def write_report(
-    out_dir: Path, sources: np.ndarray, true: np.ndarray, probabilities: np.ndarray, title: str, writer=None
+    out_dir: Path, sources: np.ndarray, true: np.ndarray, probabilities: np.ndarray, title: str, writer=None,
+    run_name: str | None = None,
 ) -> dict[str, float]:
-    """All report files for one split into ``out_dir`` (and TensorBoard when ``writer`` is given)."""
+    """All report files for one split into ``out_dir`` (and TensorBoard when ``writer`` is given, under ``title``).
+    The confusion matrix is titled with the split's accuracy and ``run_name``, so a PNG or card seen alone says
+    whose it is."""
     predicted = probabilities.argmax(1)
     report = classification_report(true, predicted)
     predictions = pd.DataFrame({
@@ -57,9 +71,11 @@ def write_report(
         **{f"f1_{name}": float(report.loc[name, "f1"]) for name in EMOTIONS},
         "images": int(len(true)),
     }
-    figure = confusion_matrix_figure(confusion_counts(true, predicted), EMOTIONS, title=title)
+    figure = confusion_matrix_figure(confusion_counts(true, predicted), EMOTIONS,
+                                     title=f"{title}: accuracy {metrics['accuracy']:.1%} ({len(true):,} faces)",
+                                     subtitle=run_name)
     write_csv(report, out_dir / "classification_report.csv", index=True)
-    markdown = f"# {title}\n\n" + report.to_markdown(floatfmt=".4f") + "\n"
+    markdown = report_markdown(report, title, run_name)
     write_atomically(out_dir / "classification_report.md", lambda tmp: tmp.write_text(markdown))
     write_csv(predictions, out_dir / "predictions.csv")
     write_atomically(out_dir / "confusion_matrix.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))

@@ -26,12 +26,14 @@ def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
 
 
 def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
-    """The checkpoint to resume from and its global step. A file that is not a checkpoint, or one of another
-    model (which would fail deep inside load_state_dict), is named in one line."""
+    """The checkpoint to resume from, and the first epoch the resumed run may log again (metrics are drawn
+    against the epoch and flushed at its end, so an interrupted run logged nothing after its checkpoint's
+    epoch). A file that is not a checkpoint, or one of another model (which would fail deep inside
+    load_state_dict), is named in one line."""
     path = find_checkpoint(ckpt_path, root, net)
     checkpoint = read_checkpoint(path)
     trained = OmegaConf.create(checkpoint[CONFIG_KEY]).model.net._target_
     if trained != net:
         raise ValueError(f"ckpt_path={path} holds a {trained} model, but this run builds {net}: "
                          "give the overrides the checkpoint was trained with")
-    return path, int(checkpoint.get("global_step", 0))
+    return path, int(checkpoint.get("epoch", 0)) + 1

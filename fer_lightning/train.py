@@ -19,9 +19,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from fer_lightning import dashboards
 from fer_lightning.callbacks import StoreConfig
 from fer_lightning.classifier import EmotionClassifier
 from fer_lightning.config import CONFIG_DIR
+from fer_lightning.console import run_summary
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.files import write_json
 from fer_lightning.reports import write_report
@@ -34,13 +36,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
-    resume, resume_step = resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
+    log.info("Run folder: %s", out)
+    resume, resume_epoch = resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
     datamodule: FERDataModule = instantiate(cfg.data)
     model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [StoreConfig(run_cfg)]
-    loggers = [instantiate_logger(c, resume_step if resume else None) for c in (cfg.get("logger") or {}).values()]
+    loggers = [instantiate_logger(c, resume_epoch if resume else None) for c in (cfg.get("logger") or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    if trainer.is_global_zero and not resume:
+        dashboards.log_layout(loggers)
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
@@ -50,22 +55,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.test and not len(datamodule.splits["test"]):
         log.info("Test skipped: data.root=%s has no test faces (no test/ folder, or no Usage column)", cfg.data.root)
     elif cfg.test:
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)  # loads the best weights into model
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)  # loads the best weights
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
         predictions = {"test": model.collected("test"), "val": model.best_val_predictions}  # every rank gathers
         if trainer.is_global_zero:
-            metrics.update(write_reports(predictions, datamodule, out / "report", loggers))
+            metrics.update(write_reports(predictions, datamodule, out / "report", loggers, trainer.current_epoch,
+                                         cfg.misclassified_per_class))
     if not trainer.is_global_zero:
         return metrics
 
-    hparams = OmegaConf.to_container(cfg.hparams, resolve=True)
-    log_hparams(loggers, hparams, metrics, cfg.hparam_metrics)
+    overrides = list(HydraConfig.get().overrides.task)
+    hparams, varying = knobs(cfg, overrides)
+    final = {f"hp/{name.replace('/', '_')}": metrics[name] for name in cfg.hparam_metrics if name in metrics}
+    dashboards.log_hparams(loggers, hparams, final, varying, dashboards.run_label(out, overrides),
+                           OmegaConf.to_yaml(run_cfg, resolve=True))
     epochs = trainer.current_epoch
     write_json({
         "status": "completed", "best_checkpoint": best, "hparams": hparams, "metrics": metrics,
         "epochs": epochs, "fit_seconds": fit_seconds, "seconds_per_epoch": fit_seconds / max(epochs, 1),
     }, out / "metrics.json")
-    log.info("Final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
+    log.info("\n%s", run_summary(metrics, best, out, cfg.paths.root))
     return metrics
 
 
@@ -78,7 +87,7 @@ def instantiate_logger(cfg: DictConfig, resume_step: int | None) -> Logger:
 
 
 def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodule: FERDataModule, out: Path,
-                  loggers: list[Logger]) -> dict[str, float]:
+                  loggers: list[Logger], epoch: int, misclassified_per_class: int) -> dict[str, float]:
     """The eval report files of the best weights, from the predictions the test loop (and the best val epoch)
     already made; a ``limit_test_batches`` run reports on the faces it tested. Test also goes to TensorBoard."""
     writer = next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -89,19 +98,28 @@ def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodu
         probabilities, labels = (t.numpy() for t in collected)
         sources = datamodule.splits[split].sources[: len(labels)]
         report = write_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None)
+        if split == "test":
+            images = datamodule.splits["test"].images[: len(labels)]
+            dashboards.log_test_figures(loggers, images, labels, probabilities, misclassified_per_class, epoch)
         metrics.update({f"best/{split}_{name}": value for name, value in report.items() if name != "images"})
     return metrics
 
 
-def log_hparams(loggers: list[Logger], hparams: dict, metrics: dict[str, float], names: list[str]) -> None:
-    """One HPARAMS entry per run with real final metrics, under hp/ tags so the per-epoch curves stay clean."""
-    final = {f"hp/{name.replace('/', '_')}": metrics[name] for name in names if name in metrics}
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, metrics=final)
-        else:
-            logger.log_hyperparams(hparams)
-        logger.save()
+def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str]]:
+    """The HPARAMS knobs (``cfg.hparams``, plus any other overridden key, by its full name) with their real types,
+    and the names of those this run overrides: in a sweep, the swept ones (shown by default in TensorBoard)."""
+    sources = {name: str(value)[2:-1] for name, value in OmegaConf.to_container(cfg.hparams, resolve=False).items()
+               if isinstance(value, str) and value.startswith("${")}
+    values = dict(OmegaConf.to_container(cfg.hparams, resolve=True))
+    overridden = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    varying = {name for name, source in sources.items() if source in overridden}
+    for key in sorted(overridden - set(sources.values()) - {"hydra", "ckpt_path"}):
+        value = OmegaConf.select(cfg, key, default=None) if "/" not in key else None
+        if value is not None and not key.startswith(("hydra.", "paths.", "data.root")):
+            values[key] = value if isinstance(value, (bool, int, float, str)) else str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+            varying.add(key)
+    typed = {name: value if isinstance(value, (bool, int, float, str)) else str(value) for name, value in values.items()}
+    return typed, varying
 
 
 def train_job(cfg: DictConfig) -> float | None:

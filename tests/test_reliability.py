@@ -40,7 +40,7 @@ def test_resume_continues_the_same_run_to_the_next_epoch(make_cfg, tmp_path: Pat
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
     assert second["optimizer_states"][0]["state"]  # the optimizer state came back and went on
     series = event_scalars(run).Scalars("val/acc")
-    assert [e.step for e in series] == [first["global_step"] - 1, second["global_step"] - 1]  # one series, no restart
+    assert [e.step for e in series] == [0, 1]  # one series against the epoch, no restart
     assert len(list((run / "csv").glob("version_*/metrics.csv"))) == 2  # the first start's CSV is kept
 
 
@@ -90,12 +90,11 @@ def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validate
     metrics = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
     assert "val/acc" in metrics and json.loads((run / "metrics.json").read_text())["epochs"] == 3
     events = event_scalars(run)
-    validated = events.Scalars("val/acc")  # logged at each epoch's last step
-    steps_per_epoch = validated[0].step + 1
-    assert [e.step + 1 for e in validated] == [steps_per_epoch * epoch for epoch in (1, 2, 3)]  # once per epoch, none skipped
+    validated = events.Scalars("val/acc")  # drawn against the epoch
+    assert [e.step for e in validated] == [0, 1, 2]  # once per epoch, none skipped
     # One train/loss series too; an epoch whose training had ended when the run was interrupted has none.
-    trained = [e.step + 1 for e in events.Scalars("train/loss")]
-    assert trained == sorted(set(trained)) and set(trained) <= {e.step + 1 for e in validated}
+    trained = [e.step for e in events.Scalars("train/loss")]
+    assert trained == sorted(set(trained)) and set(trained) <= {e.step for e in validated}
     assert metrics["val/acc_best"] == pytest.approx(max(e.value for e in validated))  # epochs before the resume count
 
 

@@ -49,9 +49,12 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path:
     scalars = set(events.Tags()["scalars"])
     for stage in ("train", "val", "test"):
         assert {f"{stage}/{m}" for m in ("acc", "precision", "recall", "f1", "loss")} <= scalars
-    assert "val/f1_fear" in scalars and any(tag.startswith("lr-") for tag in scalars)
-    assert len(events.Scalars("val/acc")) == 6
-    assert "test/confusion_matrix" in events.Tags()["images"]
+    assert "val/f1_fear" in scalars and "lr/head" in scalars
+    assert [e.step for e in events.Scalars("val/acc")] == list(range(6))  # against the epoch
+    images = events.Tags()["images"]
+    assert {"test/confusion_matrix", "val/confusion_matrix", "test/misclassified"} <= set(images)
+    assert {f"test/pr_{e}" for e in ("angry", "neutral")} <= set(events.Tags()["tensors"]) | set(
+        events.PluginTagToContent("pr_curves"))
     assert events.Scalars("hp/test_acc")[0].value == pytest.approx(metrics["test/acc"])
     hparams = events.PluginTagToContent("hparams")
     assert b"batch_size" in hparams["_hparams_/session_start_info"] and b"dropout" in hparams["_hparams_/session_start_info"]

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 
 FACE_SIZE = 48
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff")
 CSV_USAGES = ("Training", "PublicTest", "PrivateTest")
+PROGRESS_FROM = 2000  # a decode of fewer files is over before a progress bar would help
 # The folder re-upload keeps the CSV's split in each file name: Training_123.jpg, PublicTest_45.jpg.
 _ORIGIN_IN_NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 
@@ -158,7 +160,8 @@ def read_folders(root: Path) -> tuple[FaceRecords, list[Rejected]]:
     """The folder re-upload: class folders are mapped to EMOTIONS by name, never by sort order."""
     files, labels, origins, rejected = list_folder_images(root)
     with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-        decoded = list(pool.map(decode_face, files))
+        decoded = list(tqdm(pool.map(decode_face, files), total=len(files), desc=f"Decoding {root}", unit="img",
+                            disable=len(files) < PROGRESS_FROM, leave=False))
     good = [i for i, face in enumerate(decoded) if not isinstance(face, Rejected)]
     rejected += [face for face in decoded if isinstance(face, Rejected)]
     return _records(

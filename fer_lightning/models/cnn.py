@@ -29,6 +29,7 @@ class ScratchCNN(nn.Module):
         pool: str = "flatten",
     ) -> None:
         super().__init__()
+        self.input_size = image_size
         layers: list[nn.Module] = []
         for width in channels:
             for _ in range(convs_per_block):
