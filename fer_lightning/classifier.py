@@ -181,8 +181,10 @@ class EmotionClassifier(LightningModule):
         metrics.reset()
         loss.reset()
         accuracy = f"{stage}/acc"
-        self.log_dict({name: value for name, value in values.items() if name != accuracy})
-        self.log(accuracy, values[accuracy], prog_bar=True)
+        # Test numbers are single points: they go to the HPARAMS table and the report, not to line charts.
+        curves = stage != "test"
+        self.log_dict({name: value for name, value in values.items() if name != accuracy}, logger=curves)
+        self.log(accuracy, values[accuracy], prog_bar=True, logger=curves)
         # Epoch metrics are drawn against the epoch (Lightning takes a logged "step" as the x value), so the jobs
         # of a batch-size sweep line up.
         self.log("step", float(self.current_epoch))

@@ -135,8 +135,12 @@ def log_hparams(loggers: Iterable[Logger], knobs: Mapping[str, Knob], metrics: M
         logger.save()
 
 
-def run_label(run_dir: Path, overrides: Iterable[str]) -> str:
-    """The run's name in TensorBoard's HPARAMS table: its overrides first (what tells jobs apart), then its folder."""
-    parts = [o.split("/")[-1] for o in overrides if not o.startswith(("hydra.", "data.root=", "ckpt_path="))]
+def run_label(run_dir: Path, overrides: Iterable[str], varying: Iterable[str]) -> str:
+    """The run's name in TensorBoard's HPARAMS table (its Trial ID): the overrides that tell it from the other runs
+    (a sweep's swept keys; all of a single run's), shortened to their last part, then its folder."""
+    varying = set(varying)
+    chosen = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in varying] or list(overrides)
+    parts = [o.split("=", 1)[0].split(".")[-1] + "=" + o.split("=", 1)[1] for o in chosen if "=" in o
+             and not o.startswith(("hydra.", "data.root=", "ckpt_path=", "paths."))]
     where = "/".join(run_dir.parts[-2:]) if run_dir.parent.name.isdigit() or run_dir.name.isdigit() else run_dir.name
     return f"{' '.join(parts) or 'defaults'} · {where}"

@@ -38,7 +38,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         trained.autocast(), trained.crop_size if tencrop_of_crops else None, description=f"Evaluating {split} (tta={tta})",
     )
     with SummaryWriter(str(out / "tensorboard")) as writer:
-        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={tta})", writer)
+        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={tta})", writer,
+                               run_name=str(trained.path))
     log.info("%s on %s %s split, tta=%s: %s", trained.path, data_cfg.root or "synthetic", split, tta,
              {k: round(v, 4) for k, v in metrics.items()})
     log.info("Report written to %s", out)

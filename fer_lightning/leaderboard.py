@@ -127,10 +127,12 @@ def varying_overrides(overrides: list[list[str]]) -> tuple[list[str], list[str]]
 
 def readable(table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "val/acc_best", digits: int = 3
              ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The view of ``leaderboard``'s table (``overrides``: each row's job overrides, as Hydra saved them): the knobs whose values differ between jobs, the metrics (those any job
-    has, and ``rank_by``), epochs, seconds per epoch, the differing overrides shortened, errors if a job failed;
-    every cell a readable string. Also what every job shared: knob -> value, and 'overrides' -> the shared ones."""
-    knobs = [c for c in table.columns if c not in FIXED and c != rank_by]
+    """The view of ``leaderboard``'s table (``overrides``: each row's job overrides, as Hydra saved them): the knobs
+    whose values differ between jobs, the metrics (those any job has, and ``rank_by``), epochs, seconds per epoch,
+    the differing overrides shortened, errors if a job failed; every cell a readable string. Also what every job
+    shared: knob -> value, and 'overrides' -> the overrides common to all jobs."""
+    overridden = {split_override(o)[1] for job in overrides for o in job}  # shown in the overrides column already
+    knobs = [c for c in table.columns if c not in FIXED and c != rank_by and c not in overridden]
     varying = [c for c in knobs if table[c].dropna().astype(str).nunique() > 1]
     shared = {c: readable_number(table[c].dropna().iloc[0], digits) for c in knobs if c not in varying and table[c].notna().any()}
     metrics = [m for m in dict.fromkeys([rank_by, *METRICS]) if m in table and (m == rank_by or table[m].notna().any())]
@@ -157,7 +159,7 @@ def markdown(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3
     failed = int((table["status"] == "failed").sum())
     text = f"# Sweep {sweep_dir}\n\n{len(table)} jobs ({failed} failed), ranked by {rank_by} (chosen on val); * marks the best job.\n\n"
     if "overrides" in shared:
-        text += f"Every job: `{shared.pop('overrides')}`\n\n"
+        text += f"Overrides of every job: `{shared.pop('overrides')}`\n\n"
     if shared:
         text += "Same in every job: " + ", ".join(f"{k}={v}" for k, v in shared.items()) + "\n\n"
     view = view.map(lambda cell: cell.replace("|", "\\|"))
@@ -188,8 +190,10 @@ def rank(cfg: DictConfig) -> pd.DataFrame:
     """Write and print the leaderboard of ``cfg.sweep_dir``."""
     table = write_leaderboard(cfg.sweep_dir, cfg.rank_by, cfg.digits)
     view, shared = sweep_view(Path(cfg.sweep_dir), table, cfg.rank_by, cfg.digits)
-    for name, value in shared.items():
-        print(f"same in every job: {name}={value}" if name != "overrides" else f"every job: {value}")
+    if "overrides" in shared:
+        print(f"overrides of every job: {shared.pop('overrides')}")
+    if shared:
+        print("same in every job: " + ", ".join(f"{name}={value}" for name, value in shared.items()))
     print(view.to_string(index=False))
     return table
 

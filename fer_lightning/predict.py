@@ -203,7 +203,8 @@ def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, 
 def log_skipped(skipped: pd.DataFrame, total: int, what: str, path: Path) -> None:
     """One line for everything skipped (not one per file): how many, why, and where the list is."""
     if not skipped.empty:
-        reasons = ", ".join(f"{n} {reason}" for reason, n in Counter(skipped["reason"]).most_common())
+        kinds = Counter(reason.split(" (")[0] for reason in skipped["reason"])  # without each file's error text
+        reasons = ", ".join(f"{n} {reason}" for reason, n in kinds.most_common())
         log.warning("Skipped %d of %d %s (%s): listed in %s", len(skipped), total, what, reasons, path)
 
 

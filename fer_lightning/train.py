@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
@@ -65,9 +67,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return metrics
 
     overrides = list(HydraConfig.get().overrides.task)
-    hparams, varying = knobs(cfg, overrides)
+    hparams, varying, swept = knobs(cfg, overrides)
     final = {f"hp/{name.replace('/', '_')}": metrics[name] for name in cfg.hparam_metrics if name in metrics}
-    dashboards.log_hparams(loggers, hparams, final, varying, dashboards.run_label(out, overrides),
+    dashboards.log_hparams(loggers, hparams, final, varying, dashboards.run_label(out, overrides, swept),
                            OmegaConf.to_yaml(run_cfg, resolve=True))
     epochs = trainer.current_epoch
     write_json({
@@ -97,7 +99,8 @@ def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodu
             continue
         probabilities, labels = (t.numpy() for t in collected)
         sources = datamodule.splits[split].sources[: len(labels)]
-        report = write_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None)
+        report = write_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None,
+                              run_name=str(out.parent))
         if split == "test":
             images = datamodule.splits["test"].images[: len(labels)]
             dashboards.log_test_figures(loggers, images, labels, probabilities, misclassified_per_class, epoch)
@@ -105,21 +108,40 @@ def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodu
     return metrics
 
 
-def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str]]:
-    """The HPARAMS knobs (``cfg.hparams``, plus any other overridden key, by its full name) with their real types,
-    and the names of those this run overrides: in a sweep, the swept ones (shown by default in TensorBoard)."""
-    sources = {name: str(value)[2:-1] for name, value in OmegaConf.to_container(cfg.hparams, resolve=False).items()
+def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str], set[str]]:
+    """The HPARAMS knobs (``cfg.hparams``, plus any other overridden key or group, by its full name) with their real
+    types; the names of those this run overrides (in a sweep, the swept ones: shown by default in TensorBoard); and
+    the override keys behind them."""
+    choices = HydraConfig.get().runtime.choices
+    sources = {name: str(value)[2:-1].removeprefix("hydra:runtime.choices.")
+               for name, value in OmegaConf.to_container(cfg.hparams, resolve=False).items()
                if isinstance(value, str) and value.startswith("${")}
     values = dict(OmegaConf.to_container(cfg.hparams, resolve=True))
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
     varying = {name for name, source in sources.items() if source in overridden}
-    for key in sorted(overridden - set(sources.values()) - {"hydra", "ckpt_path"}):
-        value = OmegaConf.select(cfg, key, default=None) if "/" not in key else None
-        if value is not None and not key.startswith(("hydra.", "paths.", "data.root")):
-            values[key] = value if isinstance(value, (bool, int, float, str)) else str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+    for key in sorted(overridden - set(sources.values())):
+        if key.startswith(("hydra", "paths.", "data.root", "ckpt_path")):
+            continue  # where things are, not what was trained
+        value = choices.get(key) or OmegaConf.select(cfg, key.replace("/", "."), default=None)
+        if value is not None:
+            values[key] = value
             varying.add(key)
-    typed = {name: value if isinstance(value, (bool, int, float, str)) else str(value) for name, value in values.items()}
-    return typed, varying
+    swept = swept_keys() or overridden
+    # A sweep launched from this process: mark what it varies, not what all its jobs share.
+    varying = {name for name in varying if sources.get(name, name) in swept}
+    typed = {name: value if isinstance(value, (bool, int, float, str)) else
+             str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value) for name, value in values.items()}
+    return typed, varying, swept
+
+
+def swept_keys() -> set[str]:
+    """The keys given several values on this process's command line (``-m model.lr=1e-3,3e-4``); empty when the
+    job runs elsewhere (a cluster launcher) or the command line does not parse."""
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in sys.argv[1:] if "=" in a and not a.startswith("-")])
+    except Exception:  # not Hydra's grammar: fall back to every override
+        return set()
+    return {o.key_or_group for o in parsed if o.is_sweep_override()}
 
 
 def train_job(cfg: DictConfig) -> float | None:

@@ -39,8 +39,8 @@ def sweep(tmp_path: Path) -> Path:
     for num, (lr, wd, val, test) in enumerate(runs):
         metrics = {"val/acc_best": val, "best/val_macro_f1": val - 0.05, "test/acc": test,
                    "best/test_accuracy": test, "best/test_macro_f1": test - 0.04, "train/loss": 1.0}
-        fake_job(tmp_path, num, [*common, f"model.lr={lr}", f"model.weight_decay={wd}"],
-                 {**SHARED, "lr": lr, "weight_decay": wd}, metrics)
+        fake_job(tmp_path, num, [*common, f"model.lr={lr}", f"model.weight_decay={wd}"],  # train.py adds the overrides
+                 {**SHARED, "lr": lr, "weight_decay": wd, "data": "synthetic", "model.lr": lr}, metrics)
     fake_job(tmp_path, 3, [*common, "model.lr=-1", "model.weight_decay=1e-4"], {**SHARED, "lr": -1.0, "weight_decay": 1e-4},
              None, "ValueError: Invalid learning rate: -1.0")
     return tmp_path
@@ -55,7 +55,8 @@ def test_markdown_shows_only_what_differs_readably_and_the_csv_keeps_everything(
     assert columns[:4] == ["best", "job", "status", "overrides"]
     assert {"lr", "weight_decay", "val/acc_best", "test/acc", "epochs", "s/epoch", "error"} <= set(columns)
     assert not {"dropout", "optimizer", "max_epochs", "model"} & set(columns)  # the same in every job: said once
-    assert "Same in every job:" in text and "dropout=0.5" in text and "`data=synthetic data.num_workers=0`" in text
+    assert not {"model.lr", "data"} & set(columns) and "data=synthetic," not in text  # overrides: in their own column
+    assert "Same in every job:" in text and "dropout=0.5" in text and "Overrides of every job: `data=synthetic data.num_workers=0`" in text
     assert [row["job"] for row in rows] == ["1", "0", "2", "3"] and rows[0]["best"] == "*"
     assert rows[0]["val/acc_best"] == "0.671" and rows[0]["lr"] == "0.0003" and rows[0]["weight_decay"] == "2.05e-05"
     assert rows[0]["s/epoch"] == "30.9" and rows[0]["epochs"] == "2" and "0.0000" not in text

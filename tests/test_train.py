@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fer_lightning.train import train
 from tests.conftest import SMALL_CNN
@@ -47,8 +49,9 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path:
 
     events = event_scalars(run)
     scalars = set(events.Tags()["scalars"])
-    for stage in ("train", "val", "test"):
+    for stage in ("train", "val"):
         assert {f"{stage}/{m}" for m in ("acc", "precision", "recall", "f1", "loss")} <= scalars
+    assert not any(tag.startswith("test/") for tag in scalars)  # test numbers: HPARAMS and the report, not curves
     assert "val/f1_fear" in scalars and "lr/head" in scalars
     assert [e.step for e in events.Scalars("val/acc")] == list(range(6))  # against the epoch
     images = events.Tags()["images"]
@@ -70,11 +73,22 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
     jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
-    assert "hp/val_acc_best" in event_scalars(jobs[0]).Tags()["scalars"]
+    events = event_scalars(jobs[0])
+    assert "hp/val_acc_best" in events.Tags()["scalars"]
+    # HPARAMS, read back as TensorBoard reads it: real types, the swept knob marked to be shown, the run named by it.
+    content = events.PluginTagToContent("hparams")
+    experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    start = HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert {info.name for info in experiment.hparam_infos if info.differs} == {"lr"}
+    types = {info.name: api_pb2.DataType.Name(info.type) for info in experiment.hparam_infos}
+    assert types["augment"] == "DATA_TYPE_BOOL" and types["model"] == "DATA_TYPE_STRING" and types["lr"] == "DATA_TYPE_FLOAT64"
+    assert start.hparams["augment"].WhichOneof("kind") == "bool_value" and start.hparams["lr"].number_value == 1e-3
+    assert start.group_name.startswith("lr=0.001")
+    assert "config" in {tag.split("/")[0] for tag in events.Tags()["tensors"]}  # the whole config as a text card
     assert json.loads((jobs[0] / "metrics.json").read_text())["status"] == "completed"
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("job")
     assert list(board["status"].sort_index()) == ["completed", "failed"]
-    assert "Invalid learning rate" in board.loc[1, "error"]
+    assert "model.lr=-1: expected a value" in board.loc[1, "error"]
     assert board.loc[0, "best"] == "*" and board.loc[0, "lr"] == 1e-3
     assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 1
     # The same table again from the command line, for a sweep folder alone.
