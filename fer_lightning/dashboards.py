@@ -17,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.figures import confusion_matrix_figure, plt
+from fer_lightning.files import write_atomically
 
 Knob = bool | int | float | str
 
@@ -144,3 +145,11 @@ def run_label(run_dir: Path, overrides: Iterable[str], varying: Iterable[str]) -
              and not o.startswith(("hydra.", "data.root=", "ckpt_path=", "paths."))]
     where = "/".join(run_dir.parts[-2:]) if run_dir.parent.name.isdigit() or run_dir.name.isdigit() else run_dir.name
     return f"{' '.join(parts) or 'defaults'} · {where}"
+
+
+def write_figure(figure: plt.Figure, path: Path, loggers: Iterable[Logger], tag: str, step: int) -> None:
+    """A figure as a PNG (written whole or not at all) and as a TensorBoard image; then closed."""
+    write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    for writer in writers(loggers):
+        writer.add_figure(tag, figure, step, close=False)
+    plt.close(figure)

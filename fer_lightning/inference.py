@@ -14,6 +14,7 @@ from torchvision.transforms.v2.functional import ten_crop
 from tqdm.auto import tqdm
 
 TTA = Literal["none", "hflip", "tencrop"]
+TTA_MODES: tuple[TTA, ...] = ("none", "hflip", "tencrop")  # cheapest first
 
 
 def tta_views(images: Tensor, tta: TTA, crop_fraction: float, crop_size: int | None = None) -> list[Tensor]:

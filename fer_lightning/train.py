@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from fer_lightning import dashboards
+from fer_lightning.dashboards import write_figure
 from fer_lightning.callbacks import StoreConfig
 from fer_lightning.classifier import EmotionClassifier
 from fer_lightning.config import CONFIG_DIR
@@ -30,6 +31,7 @@ from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.files import write_json
 from fer_lightning.reports import write_report
 from fer_lightning.resume import resume_point
+from fer_lightning.saliency import saliency_grid
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         predictions = {"test": model.collected("test"), "val": model.best_val_predictions}  # every rank gathers
         if trainer.is_global_zero:
             metrics.update(write_reports(predictions, datamodule, out / "report", loggers, trainer.current_epoch,
-                                         cfg.misclassified_per_class))
+                                         cfg.misclassified_per_class, model, cfg.saliency_per_class))
     if not trainer.is_global_zero:
         return metrics
 
@@ -89,7 +91,8 @@ def instantiate_logger(cfg: DictConfig, resume_step: int | None) -> Logger:
 
 
 def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodule: FERDataModule, out: Path,
-                  loggers: list[Logger], epoch: int, misclassified_per_class: int) -> dict[str, float]:
+                  loggers: list[Logger], epoch: int, misclassified_per_class: int, model: EmotionClassifier,
+                  saliency_per_class: int) -> dict[str, float]:
     """The eval report files of the best weights, from the predictions the test loop (and the best val epoch)
     already made; a ``limit_test_batches`` run reports on the faces it tested. Test also goes to TensorBoard."""
     writer = next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -100,10 +103,15 @@ def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodu
         probabilities, labels = (t.numpy() for t in collected)
         sources = datamodule.splits[split].sources[: len(labels)]
         report = write_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None,
-                              run_name=str(out.parent))
+                              run_name=str(out.parent), copy_in_train=datamodule.copy_in_train(split)[: len(labels)],
+                              ece_bins=OmegaConf.load(CONFIG_DIR / "eval.yaml").eval.ece_bins)  # one bin count for every report
         if split == "test":
             images = datamodule.splits["test"].images[: len(labels)]
             dashboards.log_test_figures(loggers, images, labels, probabilities, misclassified_per_class, epoch)
+            if saliency_per_class:
+                figure = saliency_grid(model.net, images, datamodule.transforms["val"], labels, probabilities,
+                                       saliency_per_class)
+                write_figure(figure, out / split / "gradcam.png", loggers, "test/gradcam", epoch)
         metrics.update({f"best/{split}_{name}": value for name, value in report.items() if name != "images"})
     return metrics
 

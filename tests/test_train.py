@@ -55,7 +55,8 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path:
     assert "val/f1_fear" in scalars and "lr/head" in scalars
     assert [e.step for e in events.Scalars("val/acc")] == list(range(6))  # against the epoch
     images = events.Tags()["images"]
-    assert {"test/confusion_matrix", "val/confusion_matrix", "test/misclassified"} <= set(images)
+    assert {"test/confusion_matrix", "val/confusion_matrix", "test/misclassified", "test/gradcam"} <= set(images)
+    assert (run / "report" / "test" / "gradcam.png").is_file()
     assert {f"test/pr_{e}" for e in ("angry", "neutral")} <= set(events.Tags()["tensors"]) | set(
         events.PluginTagToContent("pr_curves"))
     assert events.Scalars("hp/test_acc")[0].value == pytest.approx(metrics["test/acc"])
