@@ -126,7 +126,7 @@ def log_hparams(loggers: Iterable[Logger], knobs: Mapping[str, Knob], metrics: M
         if isinstance(logger, TensorBoardLogger):
             writer = logger.experiment
             for summary in hparams_summaries(knobs, metrics, varying, group):
-                writer.file_writer.add_summary(summary)
+                writer._get_file_writer().add_summary(summary)  # created on first use, as torch's add_hparams does
             for name, value in metrics.items():
                 writer.add_scalar(name, value, 0)
             writer.add_text("config", f"```yaml\n{config_yaml}\n```")
