@@ -6,14 +6,17 @@ import logging
 from pathlib import Path
 
 import hydra
+import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
+from fer_lightning.calibration import fit_temperature
 from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.inference import predict_probabilities
+from fer_lightning.files import write_json
+from fer_lightning.inference import TTA, TTA_MODES, predict_probabilities
 from fer_lightning.reports import write_report
 
 log = logging.getLogger(__name__)
@@ -32,18 +35,59 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup(split)
     if split not in datamodule.splits or not len(datamodule.splits[split]):
         raise ValueError(f"eval.split={split}: data.root={data_cfg.root} has no images in that split")
-    tencrop_of_crops = tta == "tencrop" and bool(trained.crop_size)  # ten crops of the net's side, from whole faces
-    probabilities, true = predict_probabilities(
-        trained.model, datamodule.dataloader(split, whole=tencrop_of_crops), tta, cfg.eval.crop_fraction,
-        trained.autocast(), trained.crop_size if tencrop_of_crops else None, description=f"Evaluating {split} (tta={tta})",
-    )
+    if tta == "auto":
+        tta = choose_tta(trained, datamodule, cfg.eval.crop_fraction, out)
+    temperature = calibrate(trained, datamodule, split, tta, cfg) if cfg.eval.calibrate else None
+    probabilities, true = predictions(trained, datamodule, split, tta, cfg.eval.crop_fraction)
     with SummaryWriter(str(out / "tensorboard")) as writer:
         metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={tta})", writer,
-                               run_name=str(trained.path))
+                               run_name=str(trained.path), copy_in_train=datamodule.copy_in_train(split),
+                               ece_bins=cfg.eval.ece_bins, temperature=temperature)
     log.info("%s on %s %s split, tta=%s: %s", trained.path, data_cfg.root or "synthetic", split, tta,
              {k: round(v, 4) for k, v in metrics.items()})
     log.info("Report written to %s", out)
     return metrics
+
+
+def predictions(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA,
+                crop_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) of ``split`` with test-time augmentation ``tta``."""
+    tencrop_of_crops = tta == "tencrop" and bool(trained.crop_size)  # ten crops of the net's side, from whole faces
+    return predict_probabilities(
+        trained.model, datamodule.dataloader(split, whole=tencrop_of_crops), tta, crop_fraction, trained.autocast(),
+        trained.crop_size if tencrop_of_crops else None, description=f"Evaluating {split} (tta={tta})",
+    )
+
+
+def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA, cfg: DictConfig) -> float:
+    """``eval.calibrate=true``: one temperature fitted on val's predictions (same TTA) by minimising their NLL, so
+    the split it is applied to stays unseen. Kept in the report's metrics.json only: the checkpoint, predict and
+    export do not apply it."""
+    datamodule.setup("validate")
+    if not len(datamodule.splits["val"]):
+        raise ValueError("eval.calibrate=true fits the temperature on the val split, and this data has none")
+    if split == "val":
+        log.warning("eval.calibrate=true with eval.split=val: the temperature is fitted and scored on the same faces")
+    probabilities, true = predictions(trained, datamodule, "val", tta, cfg.eval.crop_fraction)
+    temperature = fit_temperature(probabilities, true, cfg.eval.temperature_max_iter)
+    log.info("Temperature fitted on val (%d faces, tta=%s): %.4f", len(true), tta, temperature)
+    return temperature
+
+
+def choose_tta(trained: LoadedCheckpoint, datamodule: FERDataModule, crop_fraction: float, out: Path) -> TTA:
+    """``eval.tta=auto``: the mode with the best val accuracy (a tie goes to the cheaper one), chosen on val
+    only, so the test number it leads to stays honest. The scores go to tta_on_val.json."""
+    datamodule.setup("validate")
+    if not len(datamodule.splits["val"]):
+        raise ValueError("eval.tta=auto chooses on the val split, and this data has none; give eval.tta=none|hflip|tencrop")
+    scores = {}
+    for mode in TTA_MODES:  # cheapest first
+        probabilities, true = predictions(trained, datamodule, "val", mode, crop_fraction)
+        scores[mode] = float((probabilities.argmax(1) == true).mean())
+    chosen = max(TTA_MODES, key=lambda mode: (scores[mode], -TTA_MODES.index(mode)))
+    write_json({"val_accuracy": scores, "chosen": chosen}, out / "tta_on_val.json")
+    log.info("eval.tta=auto: val accuracy %s -> %s", ", ".join(f"{m} {a:.2%}" for m, a in scores.items()), chosen)
+    return chosen
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")

@@ -10,13 +10,17 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import classification_report as sklearn_report
+from sklearn.metrics import f1_score
 
+from fer_lightning.calibration import apply_temperature, expected_calibration_error
 from fer_lightning.classes import EMOTIONS
+from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.eval import evaluate
 from fer_lightning.inference import tta_views
-from fer_lightning.reports import classification_report
+from fer_lightning.reports import classification_report, write_report
 from fer_lightning.train import train
 from tests.conftest import SMALL_CNN
+from tests.fixtures import random_faces, write_folders
 
 
 def test_report_numbers_equal_sklearn() -> None:
@@ -60,8 +64,10 @@ def test_eval_of_a_trained_checkpoint_reproduces_its_test_accuracy_and_writes_ev
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
     report = pd.read_csv(run / "classification_report.csv", index_col=0)
     assert report.loc["accuracy", "f1"] == pytest.approx(result["accuracy"])
-    for name in ("confusion_matrix.png", "metrics.json", "classification_report.md"):
+    for name in ("confusion_matrix.png", "reliability_diagram.png", "metrics.json", "classification_report.md"):
         assert (run / name).is_file()
+    assert (run / "report" / "test" / "reliability_diagram.png").is_file() and "best/test_ece" in metrics
+    assert metrics["best/test_images_no_copy"] == 7 * 8 and not predictions["copy_in_train"].any()
 
     flipped = evaluate(make_cfg(f"ckpt_path={best}", "eval.tta=hflip", "eval.split=val", config="eval", fast=False))
     assert flipped["images"] == 7 * 8
@@ -73,3 +79,69 @@ def test_eval_errors_name_the_checkpoint(make_cfg, tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
     with pytest.raises(ValueError, match="foreign.ckpt holds no fer-lightning config"):
         evaluate(make_cfg(f"ckpt_path={tmp_path / 'foreign.ckpt'}", config="eval", fast=False))
+
+
+def test_tta_auto_picks_the_mode_with_the_best_val_accuracy_and_applies_it_to_test(make_cfg, trained_checkpoint: Path,
+                                                                                    tmp_path: Path) -> None:
+    val = {mode: evaluate(make_cfg(f"ckpt_path={trained_checkpoint}", f"eval.tta={mode}", "eval.split=val",
+                                   config="eval", fast=False))["accuracy"] for mode in ("none", "hflip", "tencrop")}
+    chosen = max(val, key=lambda mode: (val[mode], -list(val).index(mode)))
+    auto = evaluate(make_cfg(f"ckpt_path={trained_checkpoint}", "eval.tta=auto", config="eval", fast=False))
+    saved = json.loads((tmp_path / "run" / "tta_on_val.json").read_text())
+    assert saved["chosen"] == chosen and saved["val_accuracy"] == pytest.approx(val)
+    test = evaluate(make_cfg(f"ckpt_path={trained_checkpoint}", f"eval.tta={chosen}", config="eval", fast=False))
+    assert auto["accuracy"] == pytest.approx(test["accuracy"])
+
+
+def test_report_of_a_set_without_neutral_and_with_train_copies_scores_each_group_as_sklearn(tmp_path: Path) -> None:
+    images, _ = random_faces(69)
+    train_labels = np.repeat(np.arange(7), 7)
+    test_labels = np.arange(20) % 6  # no neutral in test
+    test_images = images[49:].copy()
+    test_images[:5] = images[[0, 8, 16, 24, 32]]  # exact copies of train faces, with the same labels
+    write_folders(tmp_path / "data", np.concatenate([images[:49], test_images]), np.concatenate([train_labels, test_labels]),
+                  ["Training"] * 49 + ["PublicTest"] * 20)
+    datamodule = FERDataModule(str(tmp_path / "data"), cache_dir=None, num_workers=0, val_fraction=0.0)
+    datamodule.setup("test")
+    test = datamodule.splits["test"]
+    copy = datamodule.copy_in_train("test")
+    assert sorted(Path(s).name for s in test.sources[copy]) == [f"PublicTest_{49 + i}.png" for i in range(5)]
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(7), len(test)).astype(np.float32)
+    probabilities[:3, 6] = 2  # three faces predicted neutral, a class the labels do not hold
+    probabilities /= probabilities.sum(1, keepdims=True)
+    out = tmp_path / "report"
+    metrics = write_report(out, test.sources, test.labels, probabilities, "test", copy_in_train=copy, ece_bins=15)
+    predicted = probabilities.argmax(1)
+    present = list(range(6))
+    assert metrics["macro_f1"] == pytest.approx(f1_score(test.labels, predicted, labels=present, average="macro", zero_division=0))
+    for name, mask in (("copy_in_train", copy), ("no_copy", ~copy)):
+        assert metrics[f"images_{name}"] == mask.sum()
+        assert metrics[f"accuracy_{name}"] == pytest.approx((predicted[mask] == test.labels[mask]).mean())
+        assert metrics[f"macro_f1_{name}"] == pytest.approx(f1_score(test.labels[mask], predicted[mask], average="macro",
+                                                                     labels=np.unique(test.labels[mask]), zero_division=0))
+    assert metrics["ece"] == pytest.approx(expected_calibration_error(probabilities, test.labels, 15))
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["absent_classes"] == ["neutral"] and saved["predicted_absent_neutral"] == (predicted == 6).sum() >= 3
+    assert saved["classes_present"] == 6
+    rows = pd.read_csv(out / "predictions.csv")
+    np.testing.assert_array_equal(rows["copy_in_train"].to_numpy(), copy)
+    text = (out / "classification_report.md").read_text()
+    assert f"Classes absent from the true labels: neutral (predicted {(predicted == 6).sum()} times)" in text
+    assert "## Leakage" in text and "## Calibration" in text and (out / "reliability_diagram.png").stat().st_size > 10_000
+
+
+def test_eval_calibrate_fits_a_temperature_on_val_and_reports_ece_before_and_after(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(*SMALL_CNN, "trainer.max_epochs=2"))  # its own run: test=false runs trip in dashboards.log_hparams
+    run = tmp_path / "run"
+    metrics = evaluate(make_cfg(f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "eval.calibrate=true", config="eval", fast=False))
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["temperature"] == pytest.approx(metrics["temperature"]) and metrics["temperature"] > 0
+    rows = pd.read_csv(run / "predictions.csv")
+    probabilities, true = rows[[f"p_{e}" for e in EMOTIONS]].to_numpy(), rows["true"].map(EMOTIONS.index).to_numpy()
+    assert metrics["ece"] == pytest.approx(expected_calibration_error(probabilities, true, 15), abs=1e-4)
+    calibrated = apply_temperature(probabilities, metrics["temperature"])
+    assert metrics["ece_calibrated"] == pytest.approx(expected_calibration_error(calibrated, true, 15), abs=1e-4)
+    assert metrics["images_copy_in_train"] == 0 and metrics["images_no_copy"] == len(rows)
+    assert "Temperature fitted on val" in (run / "classification_report.md").read_text()

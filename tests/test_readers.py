@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from fer_lightning.classes import EMOTIONS
+from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.readers import FaceRecords
 from fer_lightning.data.readers import read_fer as read_with_rejects
 from fer_lightning.data.splits import assign_splits
@@ -144,3 +147,53 @@ def test_bad_roots_and_folders_are_named(tmp_path: Path) -> None:
     (tmp_path / "fer2013.csv").write_text("label,pixels\n")
     with pytest.raises(ValueError, match=r"fer2013.csv: missing column\(s\) \['emotion'\]"):
         read_fer(tmp_path)
+
+
+SYNONYMS = {"angry": "anger", "disgust": "Disgusted", "fear": "fearful", "happy": "Happiness", "sad": "sadness",
+            "surprise": "surprised"}
+
+
+def test_folder_synonyms_of_other_datasets_read_as_the_seven_classes(tmp_path: Path) -> None:
+    images, labels = random_faces(70)
+    usage = ["Training"] * 50 + ["PublicTest"] * 20
+    from_csv = read_fer(write_csv(tmp_path / "fer2013.csv", images, labels, usage))
+    root = write_folders(tmp_path / "folders", images, labels, usage)
+    for split in ("train", "test"):
+        for name, synonym in SYNONYMS.items():
+            if (root / split / name).is_dir():
+                (root / split / name).rename(root / split / synonym)
+    assert by_split(read_fer(root)) == by_split(from_csv)
+
+
+def unknown_class_set(root: Path) -> Path:
+    """Folders of the seven classes plus a contempt folder of three faces in train/."""
+    images, labels = random_faces(40)
+    write_folders(root, images, labels, ["Training"] * 30 + ["PublicTest"] * 10)
+    contempt = root / "train" / "contempt"
+    contempt.mkdir()
+    for i, image in enumerate(random_faces(3, seed=1)[0]):
+        Image.fromarray(image).save(contempt / f"Training_c{i}.png")
+    return root
+
+
+def test_an_unknown_class_folder_stops_the_read_unless_skipped_and_listed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = unknown_class_set(tmp_path)
+    with pytest.raises(ValueError, match="contempt: unknown class folder.*data.unknown_classes=skip"):
+        read_fer(root)
+    with caplog.at_level(logging.WARNING):
+        records, rejected = read_with_rejects(root, unknown_classes="skip")
+    assert rejected == [] and len(records) == 40 and not any("contempt" in s for s in records.sources)
+    lines = [r.getMessage() for r in caplog.records if "contempt" in r.getMessage()]
+    assert lines == [f"Skipping unknown class folder {root / 'train' / 'contempt'} (3 files)"]
+    with pytest.raises(ValueError, match="data.unknown_classes='ignore': expected error or skip"):
+        read_with_rejects(root, unknown_classes="ignore")
+
+
+def test_the_datamodule_applies_unknown_classes_whatever_the_cache_holds(tmp_path: Path) -> None:
+    root = unknown_class_set(tmp_path / "data")
+    cache = tmp_path / "cache"
+    skipping = FERDataModule(str(root), unknown_classes="skip", cache_dir=str(cache), num_workers=0)
+    skipping.setup("test")
+    assert sum(len(part) for part in skipping.splits.values()) == 40 and any(cache.iterdir())
+    with pytest.raises(ValueError, match="contempt: unknown class folder"):  # the cache never hides the folder
+        FERDataModule(str(root), cache_dir=str(cache), num_workers=0).setup("test")

@@ -53,6 +53,11 @@ def pixel_hashes(images: np.ndarray) -> np.ndarray:
     return np.array([hashlib.blake2b(image.tobytes(), digest_size=16).digest() for image in images], dtype="S16")
 
 
+def copies_in(images: np.ndarray, hashes: frozenset[bytes]) -> np.ndarray:
+    """Per face, whether an exact pixel copy of it is among ``hashes`` (``pixel_hashes`` of other faces)."""
+    return np.array([digest in hashes for digest in pixel_hashes(images)], dtype=bool)
+
+
 def find_defects(records: FaceRecords, split_of: np.ndarray, blank_std: float) -> pd.DataFrame:
     """One row per flagged record: its index, kind and duplicate group; each record gets one kind only,
     in priority blank > conflicting > leak > duplicate."""

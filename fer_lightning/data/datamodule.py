@@ -20,8 +20,8 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from fer_lightning.classes import NUM_CLASSES
 from fer_lightning.config import check_value
 from fer_lightning.data.cache import load_fer
-from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, summarize
-from fer_lightning.data.readers import FaceRecords, Rejected
+from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, copies_in, pixel_hashes, summarize
+from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses, check_class_folders, find_source
 from fer_lightning.data.splits import SPLITS, assign_splits, split_table
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
@@ -85,6 +85,7 @@ class FERDataModule(LightningDataModule):
         std: float = 0.25,
         clean: bool = True,
         cleaning: CleaningRules | None = None,
+        unknown_classes: UnknownClasses = "error",
         cache_dir: str | None = None,
         report_dir: str | None = None,
         num_workers: int | None = None,
@@ -100,6 +101,9 @@ class FERDataModule(LightningDataModule):
         self.synthetic = dict(synthetic) if synthetic else None
         self.clean = clean
         self.cleaning = cleaning or CleaningRules()
+        if unknown_classes not in ("error", "skip"):
+            raise ValueError(f"data.unknown_classes={unknown_classes!r}: expected error or skip")
+        self.unknown_classes = unknown_classes
         self.cache_dir = cache_dir
         self.report_dir = Path(report_dir) if report_dir else None
         self.batch_size = batch_size
@@ -119,9 +123,13 @@ class FERDataModule(LightningDataModule):
         }
         self.splits: dict[str, FaceRecords] = {}
         self.cleaning_report = pd.DataFrame(columns=REPORT_COLUMNS)
+        self.train_hashes: frozenset[bytes] = frozenset()  # the train split's faces as read, before cleaning
 
     def load_records(self) -> tuple[FaceRecords, list[Rejected]]:
         if self.synthetic is None:
+            kind, path = find_source(self.root)
+            if kind == "folders":  # before the cache: its arrays never hold unknown class folders
+                check_class_folders(path, self.unknown_classes)
             return load_fer(self.root, self.cache_dir)
         parts = []
         for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS)):
@@ -145,6 +153,7 @@ class FERDataModule(LightningDataModule):
                 f"{first.detail}. Set data.clean=true to drop them and list each in cleaning_report.csv"
             )
         index = assign_splits(records, self.val_fraction, self.split_seed)
+        self.train_hashes = frozenset(pixel_hashes(records.images[index["train"]]).tolist())
         if self.clean:
             index, self.cleaning_report = clean_splits(records, index, rejected, self.cleaning)
             self.write_report(self.cleaning_report)
@@ -160,6 +169,11 @@ class FERDataModule(LightningDataModule):
         log.info("Cleaning listed %d records:\n%s", len(report), summary)
         if self.report_dir is not None:
             write_csv(report, self.report_dir / "cleaning_report.csv")
+
+    def copy_in_train(self, split: str) -> np.ndarray:
+        """Per face of ``split``, whether an exact pixel copy of it is in the train split as read (before cleaning
+        drops such copies): the faces a report scores apart, since a net may have learnt them by heart."""
+        return copies_in(self.splits[split].images, self.train_hashes)
 
     @property
     def train_class_counts(self) -> np.ndarray:

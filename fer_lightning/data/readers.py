@@ -10,10 +10,12 @@ back as a ``Rejected`` naming its file or line, and the caller decides whether t
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -21,12 +23,20 @@ from tqdm.auto import tqdm
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 
+log = logging.getLogger(__name__)
 FACE_SIZE = 48
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff")
 CSV_USAGES = ("Training", "PublicTest", "PrivateTest")
 PROGRESS_FROM = 2000  # a decode of fewer files is over before a progress bar would help
 # The folder re-upload keeps the CSV's split in each file name: Training_123.jpg, PublicTest_45.jpg.
 _ORIGIN_IN_NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_")
+# Folder names other face datasets use for the same seven emotions (FER+, RAF-DB, AffectNet, CK+, Kaggle's
+# "emotion detection" set): read as FER-2013's classes. Anything else (e.g. contempt) is an unknown class.
+CLASS_SYNONYMS = {
+    "anger": "angry", "disgusted": "disgust", "fearful": "fear", "happiness": "happy",
+    "sadness": "sad", "surprised": "surprise",
+}
+UnknownClasses = Literal["error", "skip"]  # data.unknown_classes
 
 
 @dataclass(frozen=True)
@@ -81,10 +91,14 @@ def find_source(root: str | Path) -> tuple[str, Path]:
     )
 
 
-def read_fer(root: str | Path) -> tuple[FaceRecords, list[Rejected]]:
-    """Read FER-2013 from a CSV file, a folder holding ``fer2013.csv``, or the image-folder layout."""
+def read_fer(root: str | Path, unknown_classes: UnknownClasses = "error") -> tuple[FaceRecords, list[Rejected]]:
+    """Read FER-2013 from a CSV file, a folder holding ``fer2013.csv``, or the image-folder layout; a class folder
+    that is none of the seven stops the read, or with ``unknown_classes="skip"`` is listed and skipped."""
     kind, path = find_source(root)
-    return read_csv(path) if kind == "csv" else read_folders(path)
+    if kind == "csv":
+        return read_csv(path)
+    check_class_folders(path, unknown_classes)
+    return read_folders(path)
 
 
 def read_csv(path: Path) -> tuple[FaceRecords, list[Rejected]]:
@@ -134,25 +148,54 @@ def parse_csv_row(emotion: str, pixels: str, usage: str) -> tuple[np.ndarray | N
     return values.reshape(FACE_SIZE, FACE_SIZE).astype(np.uint8), None
 
 
+def folder_class(name: str) -> int | None:
+    """The EMOTIONS index a class folder's name stands for (case-insensitive, synonyms too), or None."""
+    name = name.lower()
+    name = CLASS_SYNONYMS.get(name, name)
+    return EMOTIONS.index(name) if name in EMOTIONS else None
+
+
+def class_folders(root: Path) -> list[Path]:
+    """Every class folder under train/ and test/, in sorted order."""
+    splits = sorted(p for p in root.iterdir() if p.is_dir() and p.name in ("train", "test"))
+    return [class_dir for split_dir in splits for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir())]
+
+
+def check_class_folders(root: Path, unknown_classes: UnknownClasses) -> list[Path]:
+    """The class folders that are none of the seven: an error naming the first (``error``, the default, as a
+    typo in a folder name must not silently lose a class), or each listed in one line with its file count and
+    returned (``skip``). The folder reader itself never reads them, so its cache is the same either way."""
+    if unknown_classes not in ("error", "skip"):
+        raise ValueError(f"data.unknown_classes={unknown_classes!r}: expected error or skip")
+    unknown = [folder for folder in class_folders(root) if folder_class(folder.name) is None]
+    if unknown and unknown_classes == "error":
+        raise ValueError(f"{unknown[0]}: unknown class folder; expected one of {EMOTIONS} (or "
+                         f"{', '.join(CLASS_SYNONYMS)}); data.unknown_classes=skip lists and skips such folders")
+    for folder in unknown:
+        files = sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        log.warning("Skipping unknown class folder %s (%d files)", folder, files)
+    return unknown
+
+
 def list_folder_images(root: Path) -> tuple[list[Path], list[int], list[str], list[Rejected]]:
-    """Image files under train/ and test/ with label and origin; other files come back rejected."""
+    """Image files under train/ and test/ with label and origin; other files come back rejected. Class folders
+    that are none of the seven are left out: ``check_class_folders`` decides whether they stop the run."""
     files, labels, origins, rejected = [], [], [], []
-    for split_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name in ("train", "test")):
-        for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-            name = class_dir.name.lower()
-            if name not in EMOTIONS:
-                raise ValueError(f"{class_dir}: unknown class folder; expected one of {EMOTIONS}")
-            entries = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-            images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
-            if not images:
-                raise ValueError(f"{class_dir}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            rejected += [Rejected(str(p), "unreadable", "not an image file (by its suffix)") for p in entries
-                         if p.suffix.lower() not in IMAGE_SUFFIXES]
-            for file in images:
-                match = _ORIGIN_IN_NAME.match(file.name)
-                files.append(file)
-                labels.append(EMOTIONS.index(name))
-                origins.append(match.group(1) if match else split_dir.name)
+    for class_dir in class_folders(root):
+        split_dir, label = class_dir.parent, folder_class(class_dir.name)
+        if label is None:
+            continue
+        entries = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise ValueError(f"{class_dir}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        rejected += [Rejected(str(p), "unreadable", "not an image file (by its suffix)") for p in entries
+                     if p.suffix.lower() not in IMAGE_SUFFIXES]
+        for file in images:
+            match = _ORIGIN_IN_NAME.match(file.name)
+            files.append(file)
+            labels.append(label)
+            origins.append(match.group(1) if match else split_dir.name)
     return files, labels, origins, rejected
 
 
