@@ -72,8 +72,9 @@ def leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best") -> pd.Data
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (<n>/.hydra/): not a sweep folder")
     table = pd.DataFrame([job_row(job) for job in jobs])
-    if rank_by not in table:
-        table[rank_by] = float("nan")
+    for column in (rank_by, *RUN_COLUMNS):  # absent when every job failed
+        if column not in table:
+            table[column] = float("nan")
     table = table.sort_values([rank_by], ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     table.insert(0, "best", "")
     if table[rank_by].notna().any():
