@@ -98,6 +98,7 @@ def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validate
     assert metrics["val/acc_best"] == pytest.approx(max(e.value for e in validated))  # epochs before the resume count
 
 
+@pytest.mark.slow  # 40 s; the fast suite has the process-group SIGTERM and the SIGKILL + resume tests (test_faults.py)
 def test_sigterm_mid_epoch_saves_and_resume_finishes_one_tensorboard_series(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "fer_lightning.train", "data=synthetic", "data.synthetic.train=200", "data.batch_size=8",
             "data.num_workers=0", *SMALL_CNN, "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",

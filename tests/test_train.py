@@ -101,6 +101,7 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
     assert "completed" in out.stdout and "failed" in out.stdout
 
 
+@pytest.mark.slow  # 35 s, an optional extra
 def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="optional extra: pip install -e '.[optuna]'")
     command = [
