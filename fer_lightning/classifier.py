@@ -10,7 +10,13 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+    MulticlassStatScores,
+)
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.config import check_value
@@ -25,10 +31,11 @@ STAGES = ("train", "val", "test")
 
 
 def stage_metrics() -> MetricCollection:
-    """Accuracy, and precision, recall and F1 per class; their macro averages are taken in ``log_stage``
-    as the reports take them (the unweighted mean over the seven classes, see reports.py)."""
+    """Accuracy, and precision, recall and F1 per class with each class's support; their macro averages are taken
+    in ``log_stage`` as the reports take them (the mean over the classes present in the labels, see reports.py)."""
     return MetricCollection({
         "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
+        "support": MulticlassStatScores(NUM_CLASSES, average=None),
         "precision": MulticlassPrecision(NUM_CLASSES, average=None),
         "recall": MulticlassRecall(NUM_CLASSES, average=None),
         "f1": MulticlassF1Score(NUM_CLASSES, average=None),
@@ -174,8 +181,10 @@ class EmotionClassifier(LightningModule):
         """
         metrics, loss = self.metrics[f"{stage}_split"], self.losses[f"{stage}_split"]
         values = {f"{stage}/loss": loss.compute()}
-        for name, value in metrics.compute().items():
-            values[name] = value.mean() if value.ndim else value  # per class -> the macro average
+        computed = metrics.compute()
+        present = computed.pop(f"{stage}/support")[:, 4] > 0  # stat scores: tp, fp, tn, fn, support
+        for name, value in computed.items():
+            values[name] = value[present].mean() if value.ndim else value  # per class -> the macro average
             if name == f"{stage}/f1" and stage != "train":
                 values.update({f"{stage}/f1_{emotion}": v for emotion, v in zip(EMOTIONS, value)})
         metrics.reset()
