@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
@@ -18,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.figures import confusion_matrix_figure, plt
 from fer_lightning.files import write_atomically
+from fer_lightning.reports import confusion_counts
 
 Knob = bool | int | float | str
 
@@ -49,10 +49,10 @@ def log_confusion_matrix(loggers: Iterable[Logger], split: str, collected: tuple
     if not len(labels):
         return
     predicted = probabilities.argmax(1)
-    counts = torch.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+    counts = confusion_counts(labels.numpy(), predicted.numpy())
     accuracy = float((predicted == labels).float().mean())
     for writer in writers(loggers):
-        figure = confusion_matrix_figure(counts.numpy(), EMOTIONS, title=f"{split}, epoch {step}: accuracy {accuracy:.1%}")
+        figure = confusion_matrix_figure(counts, EMOTIONS, title=f"{split}, epoch {step}: accuracy {accuracy:.1%}")
         writer.add_figure(f"{split}/confusion_matrix", figure, step)
         plt.close(figure)
 

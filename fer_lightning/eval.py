@@ -59,13 +59,18 @@ def predictions(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str
     )
 
 
+def require_val(datamodule: FERDataModule, why: str) -> None:
+    """The val split set up, or one line saying why it is needed and that this data has none."""
+    datamodule.setup("validate")
+    if not len(datamodule.splits["val"]):
+        raise ValueError(f"{why}, and this data has none")
+
+
 def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA, cfg: DictConfig) -> float:
     """``eval.calibrate=true``: one temperature fitted on val's predictions (same TTA) by minimising their NLL, so
     the split it is applied to stays unseen. Kept in the report's metrics.json only: the checkpoint, predict and
     export do not apply it."""
-    datamodule.setup("validate")
-    if not len(datamodule.splits["val"]):
-        raise ValueError("eval.calibrate=true fits the temperature on the val split, and this data has none")
+    require_val(datamodule, "eval.calibrate=true fits the temperature on the val split")
     if split == "val":
         log.warning("eval.calibrate=true with eval.split=val: the temperature is fitted and scored on the same faces")
     probabilities, true = predictions(trained, datamodule, "val", tta, cfg.eval.crop_fraction)
@@ -77,9 +82,7 @@ def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, 
 def choose_tta(trained: LoadedCheckpoint, datamodule: FERDataModule, crop_fraction: float, out: Path) -> TTA:
     """``eval.tta=auto``: the mode with the best val accuracy (a tie goes to the cheaper one), chosen on val
     only, so the test number it leads to stays honest. The scores go to tta_on_val.json."""
-    datamodule.setup("validate")
-    if not len(datamodule.splits["val"]):
-        raise ValueError("eval.tta=auto chooses on the val split, and this data has none; give eval.tta=none|hflip|tencrop")
+    require_val(datamodule, "eval.tta=auto chooses on the val split (or give eval.tta=none|hflip|tencrop)")
     scores = {}
     for mode in TTA_MODES:  # cheapest first
         probabilities, true = predictions(trained, datamodule, "val", mode, crop_fraction)

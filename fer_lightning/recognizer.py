@@ -66,10 +66,6 @@ def predict_settings(detector: str, overrides: Sequence[str] = ()) -> DictConfig
     return OmegaConf.merge(settings, OmegaConf.from_dotlist(list(overrides)))
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def read_image(image: ImageLike) -> np.ndarray:
     """An image as cv2 holds it: gray (H, W) or BGR (H, W, 3). A path is read as the command line reads it (cv2,
     EXIF-oriented, colour); a PIL image keeps gray as gray and becomes BGR otherwise."""
@@ -95,7 +91,7 @@ class EmotionRecognizer:
         """``settings``: conf/predict.yaml's ``predict`` block (detect_faces, margin, batch_size, device, detector)."""
         self.trained, self.settings = trained, settings
         self.detector: Detector | None = build_detector(settings.detector) if settings.detect_faces else None
-        self.device = torch.device(settings.device) if settings.device else default_device()
+        self.device = torch.device(settings.device) if settings.device else trained.device  # the GPU when there is one
         trained.model.to(self.device)
         self.batch_size: int = settings.batch_size or trained.config.data.batch_size
 

@@ -96,6 +96,7 @@ def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodu
     """The eval report files of the best weights, from the predictions the test loop (and the best val epoch)
     already made; a ``limit_test_batches`` run reports on the faces it tested. Test also goes to TensorBoard."""
     writer = next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
+    ece_bins = OmegaConf.load(CONFIG_DIR / "eval.yaml").eval.ece_bins  # one bin count for every report, eval's
     metrics: dict[str, float] = {}
     for split, collected in predictions.items():
         if collected is None:  # no val epoch was the best in this process (e.g. resumed after the best one)
@@ -104,7 +105,7 @@ def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodu
         sources = datamodule.splits[split].sources[: len(labels)]
         report = write_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None,
                               run_name=str(out.parent), copy_in_train=datamodule.copy_in_train(split)[: len(labels)],
-                              ece_bins=OmegaConf.load(CONFIG_DIR / "eval.yaml").eval.ece_bins)  # one bin count for every report
+                              ece_bins=ece_bins)
         if split == "test":
             images = datamodule.splits["test"].images[: len(labels)]
             dashboards.log_test_figures(loggers, images, labels, probabilities, misclassified_per_class, epoch)
