@@ -5,6 +5,7 @@ conf/callbacks/ holds one file per callback; each file's ``_target_`` points her
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,45 @@ class FreezeBackbone(L.Callback):
         # Lightning puts the module back in train mode around validation; keep the frozen backbone in eval.
         if self.frozen(trainer):
             pl_module.backbone.eval()
+
+
+class TimeToAccuracy(L.Callback):
+    """Minutes of ``trainer.fit`` until ``monitor`` first reaches each threshold (e.g. 60% and 65% val accuracy),
+    the speed measure that counts for a recipe: a faster epoch that needs more of them does not win.
+
+    The clock covers fitting (training and validation) and goes on across a resume (it is in the checkpoint);
+    the time between an interruption and the resume does not count. Read from metrics.json and the leaderboard.
+    """
+
+    def __init__(self, thresholds: list[float], monitor: str = "val/acc") -> None:
+        self.thresholds, self.monitor = sorted(thresholds), monitor
+        self.minutes: dict[str, float] = {}
+        self.elapsed, self.started = 0.0, None  # seconds fitted before this process; perf_counter at fit start
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def fitted_seconds(self) -> float:
+        return self.elapsed + (time.perf_counter() - self.started if self.started is not None else 0.0)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None:
+            return
+        for threshold in self.thresholds:
+            if float(value) >= threshold and self.key(threshold) not in self.minutes:
+                self.minutes[self.key(threshold)] = self.fitted_seconds() / 60
+                rank_zero_info(f"{self.monitor} reached {threshold:g} after {self.minutes[self.key(threshold)]:.1f} "
+                               f"minutes of fitting (epoch {trainer.current_epoch})")
+
+    def key(self, threshold: float) -> str:
+        return f"minutes_to_{self.monitor.replace('/', '_')}_{threshold:g}"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"elapsed": self.fitted_seconds(), "minutes": dict(self.minutes)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.elapsed, self.minutes = state_dict["elapsed"], dict(state_dict["minutes"])
 
 
 class CheckpointOnInterrupt(L.Callback):

@@ -12,12 +12,14 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.calibration import fit_temperature
-from fer_lightning.checkpoints import LoadedCheckpoint
+from fer_lightning.checkpoints import LoadedCheckpoint, store_temperature
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.files import write_json
+from fer_lightning.files import write_atomically, write_json
+from fer_lightning.figures import plt
 from fer_lightning.inference import TTA, TTA_MODES, predict_probabilities
 from fer_lightning.reports import write_report
+from fer_lightning.saliency import saliency_grid
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise ValueError(f"eval.split={split}: data.root={data_cfg.root} has no images in that split")
     if tta == "auto":
         tta = choose_tta(trained, datamodule, cfg.eval.crop_fraction, out)
-    temperature = calibrate(trained, datamodule, split, tta, cfg) if cfg.eval.calibrate else None
+    temperature = calibrate(trained, datamodule, split, tta, cfg) if cfg.eval.calibrate else trained.temperature
     probabilities, true = predictions(trained, datamodule, split, tta, cfg.eval.crop_fraction)
+    title = f"{split} (tta={tta})"
     with SummaryWriter(str(out / "tensorboard")) as writer:
-        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, f"{split} (tta={tta})", writer,
+        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, title, writer,
                                run_name=str(trained.path), copy_in_train=datamodule.copy_in_train(split),
-                               ece_bins=cfg.eval.ece_bins, temperature=temperature)
+                               ece_bins=cfg.eval.ece_bins, temperature=None if temperature == 1.0 else temperature)
+        if cfg.eval.saliency_per_class:
+            figure = saliency_grid(trained.model.net, datamodule.splits[split].images, datamodule.transforms["val"],
+                                   true, probabilities, cfg.eval.saliency_per_class, split)
+            write_atomically(out / "gradcam.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+            writer.add_figure(f"{title}/gradcam", figure)
+            plt.close(figure)
     log.info("%s on %s %s split, tta=%s: %s", trained.path, data_cfg.root or "synthetic", split, tta,
              {k: round(v, 4) for k, v in metrics.items()})
     log.info("Report written to %s", out)
@@ -68,14 +77,17 @@ def require_val(datamodule: FERDataModule, why: str) -> None:
 
 def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA, cfg: DictConfig) -> float:
     """``eval.calibrate=true``: one temperature fitted on val's predictions (same TTA) by minimising their NLL, so
-    the split it is applied to stays unseen. Kept in the report's metrics.json only: the checkpoint, predict and
-    export do not apply it."""
+    the split it is applied to stays unseen. With ``eval.store_temperature`` it is written into the checkpoint,
+    where predict, the Python API and export find it (the released default model's file is left alone)."""
     require_val(datamodule, "eval.calibrate=true fits the temperature on the val split")
     if split == "val":
         log.warning("eval.calibrate=true with eval.split=val: the temperature is fitted and scored on the same faces")
     probabilities, true = predictions(trained, datamodule, "val", tta, cfg.eval.crop_fraction)
     temperature = fit_temperature(probabilities, true, cfg.eval.temperature_max_iter)
     log.info("Temperature fitted on val (%d faces, tta=%s): %.4f", len(true), tta, temperature)
+    if cfg.eval.store_temperature and not trained.is_default_model:
+        store_temperature(trained.path, temperature)
+        log.info("Temperature stored in %s: predict and export apply it from now on", trained.path)
     return temperature
 
 

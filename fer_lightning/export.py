@@ -1,11 +1,14 @@
-"""python -m fer_lightning.export: a self-contained model file for serving, ONNX or TorchScript.
+"""python -m fer_lightning.export: a self-contained model file for serving, ONNX or TorchScript; or the compact
+checkpoint (``export.format=weights``: half-precision weights, config and classes) that fer_lightning loads, as the
+released default model is made.
 
 The exported model takes raw faces, a float32 batch (N, 1, 48, 48) of gray values in 0..255 (any N), and
 returns (N, 7) probabilities in EMOTIONS order. Scaling to 0..1, resizing to the checkpoint's image_size
 and normalising with its mean and std happen inside, so a caller needs nothing from this project; to get
 a face from a photo, crop and shrink it as fer_lightning/faces.py does. The class names are stored beside
 the model (<file>.classes.json), inside it (ONNX metadata_props "classes"; TorchScript extra file
-"classes.json"). The file is checked against PyTorch before it appears (export.verify_atol).
+"classes.json"). A temperature the checkpoint holds (``eval.calibrate=true``) divides the logits inside. The file
+is checked against PyTorch before it appears (export.verify_atol).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from fer_lightning.checkpoints import LoadedCheckpoint
+from fer_lightning.checkpoints import LoadedCheckpoint, compact_checkpoint, save_whole
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.readers import FACE_SIZE
@@ -33,7 +36,7 @@ from fer_lightning.files import write_atomically, write_json
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "weights": ".pt"}
 ONNX_EXTRA = "export.format=onnx needs the optional extra: pip install -e '.[onnx]' (onnx and onnxruntime)"
 
 
@@ -41,9 +44,11 @@ class ServingModel(nn.Module):
     """Raw 48x48 gray faces in 0..255 -> probabilities, in plain fp32 and contiguous memory (no autocast,
     no channels_last: the exporters and their runtimes see an ordinary CNN)."""
 
-    def __init__(self, net: nn.Module, image_size: int, mean: float, std: float, crop_size: int | None = None) -> None:
+    def __init__(self, net: nn.Module, image_size: int, mean: float, std: float, crop_size: int | None = None,
+                 temperature: float = 1.0) -> None:
         super().__init__()
         self.net, self.image_size, self.mean, self.std, self.crop_size = net, image_size, mean, std, crop_size
+        self.temperature = temperature
 
     def preprocess(self, faces: Tensor) -> Tensor:
         """What training's eval transform makes of a uint8 face (within its uint8 rounding when it resizes)."""
@@ -56,14 +61,14 @@ class ServingModel(nn.Module):
         return (x - self.mean) / self.std
 
     def forward(self, faces: Tensor) -> Tensor:
-        return self.net(self.preprocess(faces)).softmax(-1)
+        return (self.net(self.preprocess(faces)) / self.temperature).softmax(-1)
 
 
 def serving_model(trained: LoadedCheckpoint) -> ServingModel:
     """The checkpoint's net in a ServingModel (eval mode)."""
     net = trained.model.net.float().to(memory_format=torch.contiguous_format)
     data = trained.config.data
-    return ServingModel(net, data.image_size, data.mean, data.std, trained.crop_size).eval()
+    return ServingModel(net, data.image_size, data.mean, data.std, trained.crop_size, trained.temperature).eval()
 
 
 def model_card(trained: LoadedCheckpoint) -> dict[str, Any]:
@@ -75,6 +80,7 @@ def model_card(trained: LoadedCheckpoint) -> dict[str, Any]:
         "output": f"probabilities: float32 (N, {len(EMOTIONS)}), in the order of classes",
         "preprocessing_inside": {"image_size": data.image_size, "crop_size": trained.crop_size, "mean": data.mean,
                                  "std": data.std},
+        "temperature": trained.temperature,
         "net": trained.config.model.net._target_,
         "checkpoint": str(trained.path),
     }
@@ -91,18 +97,24 @@ def export(cfg: DictConfig) -> Path:
     file = Path(settings.file).expanduser() if settings.file else Path(cfg.paths.output_dir) / f"fer_{name}{FORMATS[settings.format]}"
 
     def write(tmp: Path) -> None:
-        if settings.format == "torchscript":
+        if settings.format == "weights":
+            save_whole(compact_checkpoint(trained.path), tmp)
+        elif settings.format == "torchscript":
             save_torchscript(serving, card, tmp)
         else:
             save_onnx(serving, card, tmp, settings.opset, settings.dynamo)
-        if settings.verify_atol is not None:
+        atol = settings.half_precision_atol if settings.format == "weights" else settings.verify_atol
+        if atol is not None:
             difference = max_difference(tmp, settings.format, serving)
-            if difference > settings.verify_atol:
+            if difference > atol:
                 raise RuntimeError(f"{file}: the exported probabilities differ from PyTorch's by {difference:.2e} "
-                                   f"> export.verify_atol={settings.verify_atol}; nothing was written")
+                                   f"> {atol} (export.verify_atol, half_precision_atol for weights); nothing was written")
             log.info("Checked %s against PyTorch: largest difference %.1e", file.name, difference)
 
     write_atomically(file, write)
+    if settings.format == "weights":  # the classes and config are inside; fer_lightning reads it as a checkpoint
+        log.info("Exported %s to %s (%.1f MB): give it as ckpt_path=", trained.path, file, file.stat().st_size / 1e6)
+        return file
     write_json(card, file.with_name(f"{file.name}.classes.json"))
     log.info("Exported %s to %s (classes in %s.classes.json)", trained.path, file, file.name)
     return file
@@ -152,7 +164,9 @@ def max_difference(file: Path, fmt: str, serving: ServingModel) -> float:
     faces = example_faces(3)
     with torch.no_grad():
         expected = serving(faces).numpy()
-        if fmt == "torchscript":
+        if fmt == "weights":
+            got = serving_model(LoadedCheckpoint.load(file, device="cpu"))(faces).numpy()
+        elif fmt == "torchscript":
             with quiet_jit():
                 got = torch.jit.load(str(file))(faces).numpy()
         else:

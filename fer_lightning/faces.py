@@ -45,14 +45,20 @@ def as_face(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
 
 
+def face_square(box: Box, margin: float) -> Box:
+    """The square the face is cut from: around ``box``, grown by ``margin`` of its side on every edge (it may
+    leave the photo)."""
+    side = max(1, round(max(box.w, box.h) * (1 + 2 * margin)))
+    return Box(box.x + (box.w - side) // 2, box.y + (box.h - side) // 2, side, side)
+
+
 def crop_face(gray: np.ndarray, box: Box, margin: float) -> np.ndarray:
-    """The square around ``box`` grown by ``margin`` of its side on every edge, as a 48x48 face.
+    """``face_square`` as a 48x48 face.
 
     Where the square leaves the photo its edge pixels are repeated rather than the square cut short: a face
     at the border (or one that fills a tight crop) keeps its proportions instead of being stretched into 48x48.
     """
-    side = max(1, round(max(box.w, box.h) * (1 + 2 * margin)))
-    left, top = box.x + (box.w - side) // 2, box.y + (box.h - side) // 2
+    left, top, side, _ = face_square(box, margin)
     height, width = gray.shape
     pad = max(0, -left, -top, left + side - width, top + side - height)
     if pad:

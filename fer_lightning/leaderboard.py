@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 METRICS = ["val/acc_best", "best/val_macro_f1", "test/acc", "best/test_accuracy", "best/test_macro_f1"]
 RUN_COLUMNS = ["epochs", "seconds_per_epoch"]
 FIXED = ["best", "job", "status", "overrides", "error", *METRICS, *RUN_COLUMNS]  # never taken for a knob
+TIME_TO = "minutes_to_"  # callbacks.TimeToAccuracy's columns: minutes of fitting until a val accuracy was reached
 
 
 def job_row(job: Path) -> dict[str, Any]:
@@ -42,6 +43,7 @@ def job_row(job: Path) -> dict[str, Any]:
     return {
         **row, "status": "completed", **saved.get("hparams", {}), **{m: metrics.get(m) for m in METRICS},
         "epochs": saved.get("epochs"), "seconds_per_epoch": saved.get("seconds_per_epoch", math.nan), "error": "",
+        **{k: v for k, v in saved.items() if k.startswith(TIME_TO)},
     }
 
 
@@ -133,12 +135,13 @@ def readable(table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "va
     the differing overrides shortened, errors if a job failed; every cell a readable string. Also what every job
     shared: knob -> value, and 'overrides' -> the overrides common to all jobs."""
     overridden = {split_override(o)[1] for job in overrides for o in job}  # shown in the overrides column already
-    knobs = [c for c in table.columns if c not in FIXED and c != rank_by and c not in overridden]
+    timing = sorted(c for c in table.columns if c.startswith(TIME_TO))
+    knobs = [c for c in table.columns if c not in FIXED and c not in timing and c != rank_by and c not in overridden]
     varying = [c for c in knobs if table[c].dropna().astype(str).nunique() > 1]
     shared = {c: readable_number(table[c].dropna().iloc[0], digits) for c in knobs if c not in varying and table[c].notna().any()}
     metrics = [m for m in dict.fromkeys([rank_by, *METRICS]) if m in table and (m == rank_by or table[m].notna().any())]
-    view = table[["best", "job", "status", *varying, *metrics, *RUN_COLUMNS]].copy()
-    view = view.rename(columns={"seconds_per_epoch": "s/epoch"})
+    view = table[["best", "job", "status", *varying, *metrics, *RUN_COLUMNS, *timing]].copy()
+    view = view.rename(columns={"seconds_per_epoch": "s/epoch", **{c: "min to " + c.rsplit("_", 1)[-1] for c in timing}})
     view.insert(3, "overrides", "")
     view["overrides"], shared_overrides = varying_overrides(overrides)
     if (table["status"] == "failed").any():

@@ -25,7 +25,7 @@ from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.readers import IMAGE_SUFFIXES
-from fer_lightning.faces import Box
+from fer_lightning.faces import Box, face_square
 from fer_lightning.files import write_atomically, write_csv, write_json
 from fer_lightning.recognizer import EmotionRecognizer
 from fer_lightning.video import VideoSource, VideoWriter, camera_index, is_video
@@ -112,13 +112,13 @@ def prediction_table(faces: list[Face], probabilities: np.ndarray) -> pd.DataFra
     return table
 
 
-def annotated_path(file: Path, root: Path, out: Path, image_format: str | None) -> Path:
-    """annotated/<the file's path under the input folder>, with ``.<image_format>`` appended when it is not
+def annotated_path(file: Path, root: Path, out: Path, image_format: str | None, folder: str = "annotated") -> Path:
+    """<folder>/<the file's path under the input folder>, with ``.<image_format>`` appended when it is not
     already the suffix, so two inputs never share a copy."""
     relative = file.relative_to(root) if root.is_dir() else Path(file.name)
     if image_format and relative.suffix.lower() != f".{image_format.lower().lstrip('.')}":
         relative = relative.with_name(f"{relative.name}.{image_format.lstrip('.')}")
-    return out / "annotated" / relative
+    return out / folder / relative
 
 
 def draw_predictions(image: np.ndarray, rows: pd.DataFrame, color: tuple[int, int, int], line_width: float) -> np.ndarray:
@@ -135,6 +135,22 @@ def draw_predictions(image: np.ndarray, rows: pd.DataFrame, color: tuple[int, in
         cv2.rectangle(image, (row.x, top), (row.x + width + thickness, top + tag_height), color, -1)
         cv2.putText(image, label, (row.x + thickness // 2, top + height + thickness // 2), font, font_scale, text_color,
                     thickness, cv2.LINE_AA)
+    return image
+
+
+def draw_saliency(image: np.ndarray, square: Box, heat: np.ndarray, alpha: float) -> np.ndarray:
+    """A face's Grad-CAM map (in [0, 1], over the square its face was cut from) blended into the image as a jet
+    colour map, weighted by the map, so the places that did not count keep their own pixels."""
+    heat = cv2.resize(heat, (square.w, square.h), interpolation=cv2.INTER_LINEAR)
+    colours = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
+    height, width = image.shape[:2]
+    x0, y0 = max(square.x, 0), max(square.y, 0)
+    x1, y1 = min(square.x + square.w, width), min(square.y + square.h, height)
+    if x1 <= x0 or y1 <= y0:
+        return image
+    inside = np.s_[y0 - square.y : y1 - square.y, x0 - square.x : x1 - square.x]
+    weight = alpha * heat[inside][..., None]
+    image[y0:y1, x0:x1] = np.uint8(image[y0:y1, x0:x1] * (1 - weight) + colours[inside] * weight)
     return image
 
 
@@ -200,6 +216,24 @@ def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, 
     return table, pd.DataFrame(skipped, columns=SKIPPED_FRAME_COLUMNS), writer.close()
 
 
+def explain(recognizer: EmotionRecognizer, faces: list[Face], table: pd.DataFrame, root: Path, out: Path,
+            settings: DictConfig) -> None:
+    """``predict.explain=true``: explained/<file>, the image with each face's Grad-CAM map of its predicted emotion
+    over the square it was cut from, and its box and label, so a user sees what the prediction rests on."""
+    predicted = np.array([EMOTIONS.index(e) for e in table["emotion"]], np.int64)
+    maps = recognizer.saliency([face.image for face in faces], predicted)
+    by_file: dict[Path, list[int]] = {}
+    for i, face in enumerate(faces):
+        by_file.setdefault(face.file, []).append(i)
+    for file, members in tqdm(by_file.items(), desc="Grad-CAM", unit="file", disable=not settings.progress_bar):
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        for i in members:
+            draw_saliency(image, face_square(faces[i].box, settings.margin), maps[i], settings.explain_alpha)
+        drawn = draw_predictions(image, table.iloc[members], tuple(settings.box_color), settings.line_width)
+        write_image(drawn, annotated_path(file, root, out, settings.annotated_format, "explained"))
+    log.info("Grad-CAM maps of %d faces in %s", len(faces), out / "explained")
+
+
 def log_skipped(skipped: pd.DataFrame, total: int, what: str, path: Path) -> None:
     """One line for everything skipped (not one per file): how many, why, and where the list is."""
     if not skipped.empty:
@@ -208,7 +242,6 @@ def log_skipped(skipped: pd.DataFrame, total: int, what: str, path: Path) -> Non
         log.warning("Skipped %d of %d %s (%s): listed in %s", len(skipped), total, what, reasons, path)
 
 
-@torch.inference_mode()
 def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predict every face under ``cfg.input`` (images, a video or a camera); write the tables and annotated copies;
     return (predictions, skipped)."""
@@ -239,6 +272,10 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
             image = cv2.imread(file, cv2.IMREAD_COLOR)
             drawn = draw_predictions(image, rows, tuple(settings.box_color), settings.line_width)
             write_image(drawn, annotated_path(Path(file), root, out, settings.annotated_format))
+    if settings.explain and video is None:
+        explain(recognizer, faces, table, root, out, settings)
+    elif settings.explain:
+        log.warning("predict.explain=true: Grad-CAM maps are written for images, not for video frames")
     log.info("%d faces in %d of %d %s on %s -> %s%s", len(table), counted, total, what, recognizer.device, out,
              f" (annotated video: {annotated.name})" if annotated else "")
     log_skipped(skipped_table, total, what, out / "skipped.csv")

@@ -5,7 +5,7 @@ probabilities through either: detection (conf/predict/detector/), the crop (fer_
 transform, Dataset and autocast-matched forward pass (fer_lightning/inference.py).
 
     from fer_lightning import EmotionRecognizer
-    recognizer = EmotionRecognizer.from_checkpoint("last", detector="ssd")
+    recognizer = EmotionRecognizer.from_checkpoint(detector="ssd")  # the released default model; or a .ckpt, "last"
     recognizer.detect("photo.jpg")  # [{"box": (x, y, w, h), "emotions": {"angry": 0.01, ...}, "top": ("happy", 0.93)}]
 """
 
@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from fer_lightning.calibration import apply_temperature
 from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
@@ -32,6 +33,7 @@ from fer_lightning.data.readers import FaceRecords
 from fer_lightning.detectors import Detector
 from fer_lightning.faces import Box, as_face, crop_face, to_gray
 from fer_lightning.inference import predict_probabilities
+from fer_lightning.saliency import gradcam_maps
 
 ImageLike = Union[np.ndarray, Image.Image, str, Path]
 DETECTORS_DIR = CONFIG_DIR / "predict" / "detector"
@@ -96,9 +98,10 @@ class EmotionRecognizer:
         self.batch_size: int = settings.batch_size or trained.config.data.batch_size
 
     @classmethod
-    def from_checkpoint(cls, ckpt_path: str | Path = "last", detector: str = "haar", overrides: Sequence[str] = (),
+    def from_checkpoint(cls, ckpt_path: str | Path | None = None, detector: str = "haar", overrides: Sequence[str] = (),
                         root: str | Path = "outputs") -> EmotionRecognizer:
-        """``ckpt_path``: a .ckpt file, or ``last`` (the newest training run's last.ckpt under ``root``);
+        """``ckpt_path``: a .ckpt file, ``last`` (the newest training run's last.ckpt under ``root``) or None (the
+        released default model);
         ``detector``: a name in conf/predict/detector/; ``overrides``: predict settings, e.g. ``["margin=0.1",
         "detector.min_score=0.5", "device=cpu"]``."""
         return cls(LoadedCheckpoint.load(ckpt_path, root), predict_settings(detector, overrides))
@@ -111,17 +114,37 @@ class EmotionRecognizer:
             return [(Box(0, 0, gray.shape[1], gray.shape[0]), as_face(gray))]
         return [(box, crop_face(gray, box, self.settings.margin)) for box in self.detector(image)]
 
-    def probabilities(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """(N, 7) probabilities of 48x48 uint8 gray faces, through eval's transform, Dataset and forward pass
-        (bf16 if it trained so)."""
-        if len(faces) == 0:
-            return np.empty((0, len(EMOTIONS)), np.float32)
+    def loader(self, faces: Sequence[np.ndarray]) -> DataLoader:
+        """48x48 uint8 gray faces through eval's transform and Dataset, in batches of ``batch_size``."""
         stacked = np.stack(list(faces))
         records = FaceRecords(stacked, np.full(len(stacked), -1, np.int64), np.full(len(stacked), "predict"),
                               np.array([str(i) for i in range(len(stacked))]))
-        loader = DataLoader(FaceDataset(records, self.trained.transform()), batch_size=self.batch_size)
+        return DataLoader(FaceDataset(records, self.trained.transform()), batch_size=self.batch_size)
+
+    def probabilities(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 7) probabilities of 48x48 uint8 gray faces, through eval's forward pass (bf16 if it trained so), with
+        the checkpoint's temperature (fitted on val by ``eval.calibrate=true``) when it has one."""
+        if len(faces) == 0:
+            return np.empty((0, len(EMOTIONS)), np.float32)
         with torch.inference_mode():
-            return predict_probabilities(self.trained.model, loader, autocast=self.trained.autocast(self.device))[0]
+            probabilities = predict_probabilities(self.trained.model, self.loader(faces),
+                                                  autocast=self.trained.autocast(self.device))[0]
+        temperature = self.trained.temperature
+        return probabilities if temperature == 1.0 else apply_temperature(probabilities, temperature)
+
+    def saliency(self, faces: np.ndarray | Sequence[np.ndarray], classes: np.ndarray) -> np.ndarray:
+        """(N, image_size, image_size) Grad-CAM maps in [0, 1] of the evidence for ``classes`` (one per face), over
+        each face as resized for the net; zero outside the centre crop a net trained on crops sees."""
+        size = self.trained.config.data.image_size
+        maps = np.zeros((len(faces), size, size), np.float32)
+        with torch.inference_mode(False):  # Grad-CAM needs gradients, also when called under predict's inference mode
+            start = 0
+            for images, _ in self.loader(faces) if len(faces) else []:
+                found = gradcam_maps(self.trained.model.net, images.clone(), torch.as_tensor(classes[start : start + len(images)]))
+                top = (size - found.shape[-1]) // 2
+                maps[start : start + len(images), top : top + found.shape[-2], top : top + found.shape[-1]] = found
+                start += len(images)
+        return maps
 
     def detect(self, image: ImageLike) -> list[dict[str, Any]]:
         """Each face of one image (BGR or gray array, PIL image, or path), left to right:

@@ -43,7 +43,8 @@ def pick_faces(true: np.ndarray, predicted: np.ndarray, per_class: int) -> list[
     return chosen
 
 
-def saliency_figure(inputs: np.ndarray, maps: np.ndarray, true: np.ndarray, predicted: np.ndarray) -> Figure:
+def saliency_figure(inputs: np.ndarray, maps: np.ndarray, true: np.ndarray, predicted: np.ndarray,
+                    split: str = "test") -> Figure:
     """A row per true class: each face as the net saw it with its Grad-CAM overlay, titled with the predicted class
     (red when wrong)."""
     rows = [np.flatnonzero(true == label) for label in range(NUM_CLASSES)]
@@ -58,17 +59,17 @@ def saliency_figure(inputs: np.ndarray, maps: np.ndarray, true: np.ndarray, pred
             ax.imshow(maps[index], cmap="jet", alpha=0.4, vmin=0, vmax=1)
             ax.set_title(EMOTIONS[predicted[index]], fontsize=7, color="red" if predicted[index] != label else "black")
         row[0].text(-0.15, 0.5, EMOTIONS[label], transform=row[0].transAxes, ha="right", va="center", fontsize=9)
-    figure.suptitle("Grad-CAM on test faces: true class per row, right then wrong; title = predicted (red: wrong)",
+    figure.suptitle(f"Grad-CAM on {split} faces: true class per row, right then wrong; title = predicted (red: wrong)",
                     fontsize=9)
     return figure
 
 
 def saliency_grid(net: nn.Module, faces: np.ndarray, transform: Callable[..., dict], true: np.ndarray,
-                  probabilities: np.ndarray, per_class: int) -> Figure:
+                  probabilities: np.ndarray, per_class: int, split: str = "test") -> Figure:
     """Grad-CAM of the predicted class for ``per_class`` right and wrong faces of each class, through ``transform``
     (the eval pipeline, so the maps are of what the net saw)."""
     predicted = probabilities.argmax(1)
     chosen = pick_faces(true, predicted, per_class)
     inputs = torch.stack([transform(image=faces[i])["image"] for i in chosen]) if chosen else torch.empty(0, 1, 1, 1)
     maps = gradcam_maps(net, inputs, torch.as_tensor(predicted[chosen])) if chosen else np.empty((0, 1, 1))
-    return saliency_figure(inputs[:, 0].numpy(), maps, true[chosen], predicted[chosen])
+    return saliency_figure(inputs[:, 0].numpy(), maps, true[chosen], predicted[chosen], split)

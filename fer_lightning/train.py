@@ -23,7 +23,7 @@ from torch import Tensor
 
 from fer_lightning import dashboards
 from fer_lightning.dashboards import write_figure
-from fer_lightning.callbacks import StoreConfig
+from fer_lightning.callbacks import StoreConfig, TimeToAccuracy
 from fer_lightning.classifier import EmotionClassifier
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.console import run_summary
@@ -74,9 +74,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     dashboards.log_hparams(loggers, hparams, final, varying, dashboards.run_label(out, overrides, swept),
                            OmegaConf.to_yaml(run_cfg, resolve=True))
     epochs = trainer.current_epoch
+    reached = next((c.minutes for c in callbacks if isinstance(c, TimeToAccuracy)), {})
     write_json({
         "status": "completed", "best_checkpoint": best, "hparams": hparams, "metrics": metrics,
-        "epochs": epochs, "fit_seconds": fit_seconds, "seconds_per_epoch": fit_seconds / max(epochs, 1),
+        "epochs": epochs, "fit_seconds": fit_seconds, "seconds_per_epoch": fit_seconds / max(epochs, 1), **reached,
     }, out / "metrics.json")
     log.info("\n%s", run_summary(metrics, best, out, cfg.paths.root))
     return metrics

@@ -13,6 +13,7 @@ from sklearn.metrics import classification_report as sklearn_report
 from sklearn.metrics import f1_score
 
 from fer_lightning.calibration import apply_temperature, expected_calibration_error
+from fer_lightning.checkpoints import TEMPERATURE_KEY, read_checkpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.eval import evaluate
@@ -145,3 +146,6 @@ def test_eval_calibrate_fits_a_temperature_on_val_and_reports_ece_before_and_aft
     assert metrics["ece_calibrated"] == pytest.approx(expected_calibration_error(calibrated, true, 15), abs=1e-4)
     assert metrics["images_copy_in_train"] == 0 and metrics["images_no_copy"] == len(rows)
     assert "Temperature fitted on val" in (run / "classification_report.md").read_text()
+    stored = read_checkpoint(run / "checkpoints" / "last.ckpt")  # for predict and export (tests/test_serving.py)
+    assert stored[TEMPERATURE_KEY] == pytest.approx(metrics["temperature"])
+    assert (run / "gradcam.png").stat().st_size > 10_000

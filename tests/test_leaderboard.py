@@ -28,7 +28,8 @@ def fake_job(sweep: Path, num: int, overrides: list[str], hparams: dict, metrics
         saved = {"status": "failed", "error": error, "traceback": "Traceback ..."}
     else:
         saved = {"status": "completed", "best_checkpoint": str(job / "checkpoints" / "best.ckpt"), "hparams": hparams,
-                 "metrics": metrics, "epochs": 2, "fit_seconds": 61.7, "seconds_per_epoch": 30.85}
+                 "metrics": metrics, "epochs": 2, "fit_seconds": 61.7, "seconds_per_epoch": 30.85,
+                 "minutes_to_val_acc_0.6": 0.9 if metrics["val/acc_best"] >= 0.6 else None}
     (job / "metrics.json").write_text(json.dumps(saved))
 
 
@@ -60,6 +61,7 @@ def test_markdown_shows_only_what_differs_readably_and_the_csv_keeps_everything(
     assert [row["job"] for row in rows] == ["1", "0", "2", "3"] and rows[0]["best"] == "*"
     assert rows[0]["val/acc_best"] == "0.671" and rows[0]["lr"] == "0.0003" and rows[0]["weight_decay"] == "2.05e-05"
     assert rows[0]["s/epoch"] == "30.9" and rows[0]["epochs"] == "2" and "0.0000" not in text
+    assert rows[0]["min to 0.6"] == "0.9"  # callbacks.TimeToAccuracy's minutes
     assert rows[0]["overrides"] == "lr=0.0003 weight_decay=2.05e-05"  # shortened, the shared ones left out
     failed = rows[-1]  # a failed job's knobs come from its saved config
     assert failed["status"] == "failed" and failed["lr"] == "-1" and "Invalid learning rate: -1.0" in failed["error"]

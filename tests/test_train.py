@@ -37,6 +37,7 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path:
         "data.synthetic.train=150", "data.synthetic.val=30", "data.synthetic.test=30",
         "data.batch_size=32", "trainer.max_epochs=6", "model.lr=3e-3",
         "model.net.channels=[16,32,64]", "model.net.dense=[64]", "model.dropout=0.2",
+        "callbacks.time_to_accuracy.thresholds=[0.3,1.01]",
     )
     metrics = train(cfg)
     assert metrics["val/acc_best"] >= 0.8, metrics
@@ -46,6 +47,7 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path:
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["metrics"]["val/acc_best"] == pytest.approx(metrics["val/acc_best"])
     assert Path(saved["best_checkpoint"]).is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert 0 < saved["minutes_to_val_acc_0.3"] < saved["fit_seconds"] / 60 and "minutes_to_val_acc_1.01" not in saved
 
     events = event_scalars(run)
     scalars = set(events.Tags()["scalars"])
