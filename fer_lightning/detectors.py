@@ -140,8 +140,9 @@ def package_file(package: str, name: str) -> Path:
 
 class SsdDetector(PaddedSearch):
     """OpenCV's ResNet-10 SSD face detector (res10_300x300_ssd_iter_140000, the model of OpenCV's dnn face sample),
-    run by cv2.dnn on the colour photo; the two files come from the wheel of ``package``. One ``input_size`` pass
-    over the whole (padded) photo: tolerant of tilt, but a face under about a tenth of the photo's side is missed.
+    run by cv2.dnn on the colour photo; the two files come from the wheel of ``package``. A pass shrinks the whole
+    (padded) photo to one input side: tolerant of tilt, but each side has faces it misses (too small for it, or a
+    blurred face that fills it), so ``input_sizes`` are tried in turn, the next only where nothing was found.
 
     A photo's surest face needs ``min_score``, each further face ``min_extra_score``: the low first threshold
     finds the faces of poor photos (blurred, upscaled), the second keeps face-like background blobs (0.5-0.6
@@ -149,18 +150,19 @@ class SsdDetector(PaddedSearch):
     """
 
     def __init__(
-        self, package: str, prototxt: str, weights: str, input_size: int, mean: Sequence[float], min_score: float,
+        self, package: str, prototxt: str, weights: str, input_sizes: Sequence[int], mean: Sequence[float], min_score: float,
         min_extra_score: float, max_overlap: float, pads: Sequence[float], border: str, border_value: float | None,
         min_visible: float, box_scale: float,
     ) -> None:
         super().__init__(pads, border, border_value, min_visible, max_overlap)
         self.net = cv2.dnn.readNetFromCaffe(str(package_file(package, prototxt)), str(package_file(package, weights)))
-        self.input_size, self.mean, self.box_scale = input_size, tuple(mean), box_scale
+        if not input_sizes:
+            raise ValueError("predict.detector.input_sizes: give at least one (300: the model's own)")
+        self.input_sizes, self.mean, self.box_scale = tuple(input_sizes), tuple(mean), box_scale
         self.min_score, self.min_extra_score = min_score, min_extra_score
 
-    def search(self, image: np.ndarray) -> list[Detection]:
+    def search(self, image: np.ndarray, side: int) -> list[Detection]:
         height, width = image.shape[:2]
-        side = self.input_size
         small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
         self.net.setInput(cv2.dnn.blobFromImage(small, 1.0, (side, side), self.mean))
         found = []
@@ -172,7 +174,11 @@ class SsdDetector(PaddedSearch):
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         bgr = to_bgr(image)
-        found = self.run(bgr, self.search)
+        found: list[Detection] = []
+        for side in self.input_sizes:
+            found = self.run(bgr, lambda padded: self.search(padded, side))
+            if found:
+                break
         surest = max(found, key=lambda d: d.score, default=None)
         return [grow(d, self.box_scale, bgr.shape) for d in found if d is surest or d.score >= self.min_extra_score]
 
