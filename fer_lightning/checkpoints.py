@@ -32,6 +32,7 @@ CONFIG_KEY = "fer_lightning_config"
 TEMPERATURE_KEY = "fer_lightning_temperature"
 # The released default model (fer_lightning/weights/README.md: its card): used when ckpt_path is not given.
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "fer2013_scratch_best.pt"
+DATA_ROOT_DEFAULT = "${oc.env:FER_DATA_ROOT,data/fer2013}"  # conf/data/fer2013.yaml's root, for compact files
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,11 @@ def compact_checkpoint(path: Path) -> dict[str, Any]:
 
     checkpoint = read_checkpoint(path)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()}
-    return {CONFIG_KEY: checkpoint[CONFIG_KEY], TEMPERATURE_KEY: checkpoint.get(TEMPERATURE_KEY, 1.0),
-            "classes": list(EMOTIONS), "state_dict": weights}
+    config = dict(checkpoint[CONFIG_KEY])
+    # A file meant to travel: eval reads data where the user keeps it, not where the training machine did.
+    config["data"] = {**config["data"], "root": DATA_ROOT_DEFAULT}
+    return {CONFIG_KEY: config, TEMPERATURE_KEY: checkpoint.get(TEMPERATURE_KEY, 1.0), "classes": list(EMOTIONS),
+            "state_dict": weights}
 
 
 @dataclass(frozen=True)

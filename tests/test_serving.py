@@ -13,7 +13,7 @@ import torch
 
 from fer_lightning import checkpoints
 from fer_lightning.calibration import apply_temperature
-from fer_lightning.checkpoints import TEMPERATURE_KEY, LoadedCheckpoint, read_checkpoint, store_temperature
+from fer_lightning.checkpoints import CONFIG_KEY, TEMPERATURE_KEY, LoadedCheckpoint, read_checkpoint, store_temperature
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.export import export, serving_model
 from fer_lightning.predict import predict
@@ -39,6 +39,7 @@ def test_the_compact_file_is_small_half_precision_and_predicts_as_the_checkpoint
     assert stored["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert {v.dtype for v in stored["state_dict"].values() if v.is_floating_point()} == {torch.float16}
     assert "optimizer_states" not in stored and not list(file.parent.glob("*.classes.json"))
+    assert stored[CONFIG_KEY]["data"]["root"] == "${oc.env:FER_DATA_ROOT,data/fer2013}"  # no path of this machine
     expected = recognizer(trained_checkpoint).probabilities(faces())
     got = recognizer(file).probabilities(faces())
     np.testing.assert_allclose(got, expected, atol=1e-2)
