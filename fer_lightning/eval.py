@@ -86,8 +86,13 @@ def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, 
     temperature = fit_temperature(probabilities, true, cfg.eval.temperature_max_iter)
     log.info("Temperature fitted on val (%d faces, tta=%s): %.4f", len(true), tta, temperature)
     if cfg.eval.store_temperature and not trained.is_default_model:
-        store_temperature(trained.path, temperature)
-        log.info("Temperature stored in %s: predict and export apply it from now on", trained.path)
+        served = temperature
+        if tta != "none":  # predict and export run the model once per face: fit the stored one that way too
+            served = fit_temperature(*predictions(trained, datamodule, "val", "none", cfg.eval.crop_fraction),
+                                     cfg.eval.temperature_max_iter)
+        store_temperature(trained.path, served)
+        log.info("Temperature %.4f (val, tta=none) stored in %s: predict and export apply it from now on", served,
+                 trained.path)
     return temperature
 
 
