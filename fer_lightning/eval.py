@@ -93,6 +93,8 @@ def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, 
         store_temperature(trained.path, served)
         log.info("Temperature %.4f (val, tta=none) stored in %s: predict and export apply it from now on", served,
                  trained.path)
+    elif cfg.eval.store_temperature:
+        log.info("Not stored: %s is the released default model (its file is left as shipped)", trained.path)
     return temperature
 
 

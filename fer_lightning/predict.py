@@ -16,7 +16,6 @@ import cv2
 import hydra
 import numpy as np
 import pandas as pd
-import torch
 from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
