@@ -103,3 +103,17 @@ def test_saliency_maps_cover_only_the_centre_crop_the_net_sees(make_cfg, tmp_pat
     maps = found.saliency(faces(4), np.arange(4))
     assert maps.shape == (4, 48, 48) and maps.min() >= 0 and maps.max() <= 1
     assert not maps[:, :4].any() and not maps[:, :, -4:].any() and maps[:, 4:44, 4:44].any()
+
+
+@pytest.mark.skipif(not checkpoints.DEFAULT_MODEL.is_file(), reason="no released default model in this checkout")
+def test_the_released_default_model_predicts_out_of_the_box(tmp_path: Path) -> None:
+    assert checkpoints.DEFAULT_MODEL.stat().st_size <= 4_000_000
+    assert (checkpoints.DEFAULT_MODEL.parent / "README.md").is_file()  # its model card
+    released = recognizer(None)
+    assert released.trained.is_default_model and released.trained.temperature > 0
+    probabilities = released.probabilities(faces(7))
+    assert probabilities.shape == (7, 7) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), in_colour(draw_portrait(300, 300, (150, 150), 120)))
+    found = EmotionRecognizer.from_checkpoint(overrides=["device=cpu"]).detect(photo)
+    assert len(found) == 1 and found[0]["top"][0] in found[0]["emotions"]
