@@ -80,7 +80,8 @@ class TimeToAccuracy(L.Callback):
     def fitted_seconds(self) -> float:
         return self.elapsed + (time.perf_counter() - self.started if self.started is not None else 0.0)
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After the module's epoch-end logging (callbacks' on_validation_epoch_end runs before it), as ModelCheckpoint.
         value = trainer.callback_metrics.get(self.monitor)
         if trainer.sanity_checking or value is None:
             return
