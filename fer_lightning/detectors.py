@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -176,7 +177,7 @@ class SsdDetector(PaddedSearch):
         bgr = to_bgr(image)
         found: list[Detection] = []
         for side in self.input_sizes:
-            found = self.run(bgr, lambda padded: self.search(padded, side))
+            found = self.run(bgr, partial(self.search, side=side))
             if found:
                 break
         surest = max(found, key=lambda d: d.score, default=None)
