@@ -15,8 +15,8 @@ from fer_lightning.data import statistics
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.cleaning import summarize
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.figures import plt
-from fer_lightning.files import write_atomically, write_csv
+from fer_lightning.figures import plt, write_png
+from fer_lightning.files import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def analyze(cfg: DictConfig) -> Path:
             writer.add_text(f"analysis/{name}", table.to_markdown() if len(table) else "(empty)")
             log.info("%s:\n%s", name, table.to_string())
         for name, figure in figures.items():
-            write_atomically(out / f"{name}.png", lambda tmp, f=figure: f.savefig(tmp, format="png", dpi=110))
+            write_png(figure, out / f"{name}.png")
             writer.add_figure(f"analysis/{name}", figure)
             plt.close(figure)
     log.info("Analysis written to %s", out)

@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fer_lightning.config import CONFIG_DIR
-from fer_lightning.files import write_atomically
-from fer_lightning.figures import plt
+from fer_lightning.files import write_csv
+from fer_lightning.figures import plt, write_png
 
 log = logging.getLogger(__name__)
 logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader logs every file it opens at INFO
@@ -72,10 +72,10 @@ def plot_curves(runs: Sequence[str], labels: Sequence[str] | None, metric: str, 
         raise ValueError(f"labels has {len(labels)} entries for {len(runs)} runs: give one per run, or none")
     curves = {label: run_curve(Path(run), metric) for run, label in zip(runs, labels or [Path(r).name for r in runs])}
     figure = curves_figure(curves, metric)
-    write_atomically(file, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    write_png(figure, file)
     plt.close(figure)
     table = pd.concat([c.assign(run=label) for label, c in curves.items()], ignore_index=True)
-    write_atomically(file.with_suffix(".csv"), lambda tmp: table.to_csv(tmp, index=False))
+    write_csv(table, file.with_suffix(".csv"))
     log.info("Curves of %d runs: %s (points in %s)", len(curves), file, file.with_suffix(".csv").name)
     for label, curve in curves.items():
         reached = first_reached(curve, thresholds)

@@ -15,8 +15,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
-from fer_lightning.figures import confusion_matrix_figure, plt
-from fer_lightning.files import write_atomically
+from fer_lightning.figures import confusion_matrix_figure, plt, write_png
 from fer_lightning.reports import confusion_counts
 
 Knob = bool | int | float | str
@@ -149,7 +148,7 @@ def run_label(run_dir: Path, overrides: Iterable[str], varying: Iterable[str]) -
 
 def write_figure(figure: plt.Figure, path: Path, loggers: Iterable[Logger], tag: str, step: int) -> None:
     """A figure as a PNG (written whole or not at all) and as a TensorBoard image; then closed."""
-    write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    write_png(figure, path)
     for writer in writers(loggers):
         writer.add_figure(tag, figure, step, close=False)
     plt.close(figure)

@@ -15,8 +15,8 @@ from fer_lightning.calibration import fit_temperature
 from fer_lightning.checkpoints import LoadedCheckpoint, store_temperature
 from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.files import write_atomically, write_json
-from fer_lightning.figures import plt
+from fer_lightning.files import write_json
+from fer_lightning.figures import plt, write_png
 from fer_lightning.inference import TTA, TTA_MODES, predict_probabilities
 from fer_lightning.reports import write_report
 from fer_lightning.saliency import saliency_grid
@@ -49,7 +49,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         if cfg.eval.saliency_per_class:
             figure = saliency_grid(trained.model.net, datamodule.splits[split].images, datamodule.transforms["val"],
                                    true, probabilities, cfg.eval.saliency_per_class, split)
-            write_atomically(out / "gradcam.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+            write_png(figure, out / "gradcam.png")
             writer.add_figure(f"{title}/gradcam", figure)
             plt.close(figure)
     log.info("%s on %s %s split, tta=%s: %s", trained.path, data_cfg.root or "synthetic", split, tta,

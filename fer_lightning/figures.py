@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -11,6 +12,15 @@ matplotlib.use("Agg")  # runs are headless: training servers, CI, sweeps
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from fer_lightning.files import write_atomically
+
+DPI = 110  # every PNG a run writes
+
+
+def write_png(figure: Figure, path: Path) -> None:
+    """A figure as a PNG, written whole or not at all (the figure stays open: the caller may log it too)."""
+    write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI))
 
 
 def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str = "Test confusion matrix",

@@ -21,7 +21,7 @@ import pandas as pd
 from fer_lightning.calibration import (apply_temperature, expected_calibration_error, negative_log_likelihood,
                                        reliability_bins, reliability_figure)
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
-from fer_lightning.figures import confusion_matrix_figure, plt
+from fer_lightning.figures import confusion_matrix_figure, plt, write_png
 from fer_lightning.files import write_atomically, write_csv, write_json
 
 
@@ -155,8 +155,8 @@ def write_report(
     markdown = report_markdown(report, title, run_name) + extra_markdown(metrics, absent, ece_bins, copy_in_train is not None)
     write_atomically(out_dir / "classification_report.md", lambda tmp: tmp.write_text(markdown))
     write_csv(predictions, out_dir / "predictions.csv")
-    write_atomically(out_dir / "confusion_matrix.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110))
-    write_atomically(out_dir / "reliability_diagram.png", lambda tmp: reliability.savefig(tmp, format="png", dpi=110))
+    write_png(figure, out_dir / "confusion_matrix.png")
+    write_png(reliability, out_dir / "reliability_diagram.png")
     write_json({**metrics, "absent_classes": list(absent)}, out_dir / "metrics.json")
     if writer is not None:
         writer.add_figure(f"{title}/confusion_matrix", figure)
