@@ -57,14 +57,14 @@ def test_a_diverging_loss_stops_with_a_clear_message(make_cfg) -> None:
 
 
 class SigtermAt(L.Callback):
-    """Sends this process a real SIGTERM at the second batch of epoch 1's training or at its first
+    """Sends this process a real SIGTERM at the second batch of an epoch's training or at its first
     validation batch: the two places an interruption can land in."""
 
-    def __init__(self, stage: str) -> None:
-        self.stage, self.sent = stage, False
+    def __init__(self, stage: str, epoch: int = 1) -> None:
+        self.stage, self.epoch, self.sent = stage, epoch, False
 
     def _send(self, trainer: L.Trainer, stage: str, batch_idx: int) -> None:
-        if stage == self.stage and trainer.current_epoch == 1 and batch_idx == (1 if stage == "train" else 0) and not self.sent:
+        if stage == self.stage and trainer.current_epoch == self.epoch and batch_idx == (1 if stage == "train" else 0) and not self.sent:
             self.sent = True
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -77,18 +77,22 @@ class SigtermAt(L.Callback):
             self._send(trainer, "val", batch_idx)
 
 
-@pytest.mark.parametrize("stage", ["train", "val"])
+@pytest.mark.parametrize(("stage", "epoch"), [("train", 1), ("val", 1), ("train", 0)])
 def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validated_once(make_cfg, tmp_path: Path,
-                                                                                       stage: str) -> None:
+                                                                                       stage: str, epoch: int) -> None:
     run = tmp_path / "run"
-    interrupt = [f"+callbacks.sigterm._target_={SigtermAt.__module__}.SigtermAt", f"+callbacks.sigterm.stage={stage}"]
+    interrupt = [f"+callbacks.sigterm._target_={SigtermAt.__module__}.SigtermAt", f"+callbacks.sigterm.stage={stage}",
+                 f"+callbacks.sigterm.epoch={epoch}"]
     with pytest.raises(SIGTERMException):
         train(make_cfg(*SMALL_RUN, "trainer.max_epochs=5", "test=false", *interrupt))
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert saved["epoch"] == 1
+    assert saved["epoch"] == epoch
     next_second()
     metrics = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
     assert "val/acc" in metrics and json.loads((run / "metrics.json").read_text())["epochs"] == 3
+    # The resumed run goes on writing last.ckpt, not last-v1.ckpt beside it (which ckpt_path=last would not find)
+    assert [p.name for p in (run / "checkpoints").glob("last*.ckpt")] == ["last.ckpt"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > saved["global_step"]
     events = event_scalars(run)
     validated = events.Scalars("val/acc")  # drawn against the epoch
     assert [e.step for e in validated] == [0, 1, 2]  # once per epoch, none skipped
