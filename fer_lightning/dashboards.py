@@ -14,8 +14,8 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
-from fer_lightning.figures import confusion_matrix_figure, plt, write_png
+from fer_lightning.classes import EMOTIONS
+from fer_lightning.figures import class_rows_figure, confusion_matrix_figure, plt, write_png
 from fer_lightning.reports import confusion_counts
 
 Knob = bool | int | float | str
@@ -59,18 +59,14 @@ def log_confusion_matrix(loggers: Iterable[Logger], split: str, collected: tuple
 def misclassified_figure(images: np.ndarray, true: np.ndarray, probabilities: np.ndarray, per_class: int) -> plt.Figure:
     """A row per true class: its most confidently wrong faces, each titled with the predicted class and probability."""
     predicted = probabilities.argmax(1)
-    figure, axes = plt.subplots(NUM_CLASSES, per_class, figsize=(per_class * 1.25, NUM_CLASSES * 1.45), layout="constrained",
-                                squeeze=False)
+    figure, axes = class_rows_figure(per_class, (1.25, 1.45),
+                                     "Misclassified test faces: true class per row; predicted class and its probability")
     for label, row in enumerate(axes):
         wrong = np.flatnonzero((true == label) & (predicted != label))
         wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:per_class]
-        for ax in row:
-            ax.axis("off")
         for ax, index in zip(row, wrong):
             ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
             ax.set_title(f"{EMOTIONS[predicted[index]]} {probabilities[index, predicted[index]]:.2f}", fontsize=7)
-        row[0].text(-0.15, 0.5, EMOTIONS[label], transform=row[0].transAxes, ha="right", va="center", fontsize=9)
-    figure.suptitle("Misclassified test faces: true class per row; predicted class and its probability", fontsize=9)
     return figure
 
 

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from fer_lightning.classes import EMOTIONS
 from fer_lightning.files import write_atomically
 
 DPI = 110  # every PNG a run writes
@@ -21,6 +22,20 @@ DPI = 110  # every PNG a run writes
 def write_png(figure: Figure, path: Path) -> None:
     """A figure as a PNG, written whole or not at all (the figure stays open: the caller may log it too)."""
     write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI))
+
+
+def class_rows_figure(columns: int, cell: tuple[float, float], title: str) -> tuple[Figure, np.ndarray]:
+    """A grid of face cells, a row per class named at its left, every cell blank until the caller draws in it: the
+    sample, misclassified and Grad-CAM figures share one look."""
+    width, height = cell
+    figure, axes = plt.subplots(len(EMOTIONS), max(1, columns), figsize=(max(1, columns) * width, len(EMOTIONS) * height),
+                                layout="constrained", squeeze=False)
+    for name, row in zip(EMOTIONS, axes):
+        for ax in row:
+            ax.axis("off")
+        row[0].text(-0.15, 0.5, name, transform=row[0].transAxes, ha="right", va="center", fontsize=9)
+    figure.suptitle(title, fontsize=9)
+    return figure, axes
 
 
 def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str = "Test confusion matrix",

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
-from fer_lightning.figures import plt
+from fer_lightning.figures import class_rows_figure
 
 
 def last_conv(net: nn.Module) -> nn.Conv2d:
@@ -48,19 +48,13 @@ def saliency_figure(inputs: np.ndarray, maps: np.ndarray, true: np.ndarray, pred
     """A row per true class: each face as the net saw it with its Grad-CAM overlay, titled with the predicted class
     (red when wrong)."""
     rows = [np.flatnonzero(true == label) for label in range(NUM_CLASSES)]
-    columns = max(1, max(len(r) for r in rows))
-    figure, axes = plt.subplots(NUM_CLASSES, columns, figsize=(columns * 1.3, NUM_CLASSES * 1.45), layout="constrained",
-                                squeeze=False)
+    figure, axes = class_rows_figure(max(len(r) for r in rows), (1.3, 1.45),
+                                     f"Grad-CAM on {split} faces: true class per row, right then wrong; title = predicted (red: wrong)")
     for label, (row, members) in enumerate(zip(axes, rows)):
-        for ax in row:
-            ax.axis("off")
         for ax, index in zip(row, members):
             ax.imshow(inputs[index], cmap="gray")
             ax.imshow(maps[index], cmap="jet", alpha=0.4, vmin=0, vmax=1)
             ax.set_title(EMOTIONS[predicted[index]], fontsize=7, color="red" if predicted[index] != label else "black")
-        row[0].text(-0.15, 0.5, EMOTIONS[label], transform=row[0].transAxes, ha="right", va="center", fontsize=9)
-    figure.suptitle(f"Grad-CAM on {split} faces: true class per row, right then wrong; title = predicted (red: wrong)",
-                    fontsize=9)
     return figure
 
 

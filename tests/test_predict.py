@@ -20,7 +20,6 @@ from omegaconf import DictConfig
 from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.data.synthetic import make_synthetic_faces
-from fer_lightning.data.transforms import build_transform
 from fer_lightning.faces import Box, crop_face
 from fer_lightning.predict import predict
 from fer_lightning.recognizer import detector_config

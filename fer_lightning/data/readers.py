@@ -111,18 +111,18 @@ def read_csv(path: Path) -> tuple[FaceRecords, list[Rejected]]:
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected header emotion,pixels,Usage")
         column = {name: header.index(name) for name in ("emotion", "pixels", "Usage") if name in header}
-        for fields in reader:
+        for cells in reader:
             where = f"{path}:{reader.line_num}"
-            if len(fields) != len(header):
-                rejected.append(Rejected(where, "malformed", f"{len(fields)} fields, expected {len(header)} ({header})"))
+            if len(cells) != len(header):
+                rejected.append(Rejected(where, "malformed", f"{len(cells)} fields, expected {len(header)} ({header})"))
                 continue
-            usage = fields[column["Usage"]].strip() if "Usage" in column else "Training"
-            face, problem = parse_csv_row(fields[column["emotion"]].strip(), fields[column["pixels"]], usage)
+            usage = cells[column["Usage"]].strip() if "Usage" in column else "Training"
+            face, problem = parse_csv_row(cells[column["emotion"]].strip(), cells[column["pixels"]], usage)
             if problem:
                 rejected.append(Rejected(where, "malformed", problem))
                 continue
             images.append(face)
-            labels.append(int(fields[column["emotion"]]))
+            labels.append(int(cells[column["emotion"]]))
             usages.append(usage)
             sources.append(where)
     return _records(images, labels, usages, sources), rejected

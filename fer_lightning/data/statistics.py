@@ -15,7 +15,7 @@ from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.data.cleaning import pixel_std
 from fer_lightning.data.readers import FaceRecords
 from fer_lightning.data.splits import split_table
-from fer_lightning.figures import plt
+from fer_lightning.figures import class_rows_figure, plt
 
 
 def class_counts(splits: dict[str, FaceRecords], report: pd.DataFrame) -> pd.DataFrame:
@@ -45,16 +45,12 @@ def class_distribution_figure(table: pd.DataFrame, splits: list[str]) -> Figure:
 
 
 def sample_grid_figure(records: FaceRecords, per_class: int, rng: np.random.Generator) -> Figure:
-    figure, axes = plt.subplots(NUM_CLASSES, per_class, figsize=(per_class * 1.1, NUM_CLASSES * 1.2), layout="constrained")
+    figure, axes = class_rows_figure(per_class, (1.1, 1.2), "Random train faces per class")
     for label, row in enumerate(axes):
         members = np.flatnonzero(records.labels == label)
         chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
-        for ax in row:
-            ax.axis("off")
         for ax, index in zip(row, chosen):
             ax.imshow(records.images[index], cmap="gray", vmin=0, vmax=255)
-        row[0].set_title(EMOTIONS[label], loc="left", fontsize=9)
-    figure.suptitle("Random train faces per class")
     return figure
 
 
