@@ -1,33 +1,39 @@
-"""How often predict's face detectors find FER-2013's own test faces: tight crops, faces in a scene, both tilted.
+"""How often predict's face detectors find FER-2013's own test faces (tight crops, faces in a scene, both tilted),
+and how often a model then reads the emotion of the faces found right.
 
-    python -m fer_lightning.detection_bench faces=../shared/fer2013/test step=4 'detectors=[ssd,haar,"haar:pads=[0.0]"]'
+    python -m fer_lightning.detection_bench faces=../shared/fer2013/test step=4 'detectors=[ssd,haar,"haar:pads=[0.0]","ssd:align=true"]'
 
 Test images are made in memory from the faces under ``faces`` (sorted ``*/*.jpg``), nothing is written
 (sizes and angle: conf/detection_bench.yaml):
   tight      the 48x48 face upscaled (cubic) to tight_side, no border: the face fills the image
   scene      the face at scene_face_sides px at a random place on a scene_size background (noise, gradient or texture)
   *_rot      the same turned by +-angle degrees about the face's centre
-Every random choice is seeded by (seed, set, index). Prints a Markdown table: found % (a box with IoU >= min_iou
-with the true face square) / images with a box elsewhere % (no IoU >= min_iou: a false face) / images with 2+ boxes %
-/ mean IoU of the best box (over images with a box) / median ms per image. ``offset`` picks another subset of the
-faces (index % step == offset), so settings tuned on one subset can be scored on faces they never saw.
+Every random choice is seeded by (seed, set, index). A detector spec is a name in conf/predict/detector/ with
+``:key=value`` overrides of predict's settings (``align``, ``margin``, ``aligner.*``) or of the detector's own.
+Prints a Markdown table: found % (a box with IoU >= min_iou with the true face square) / images with a box elsewhere
+% (no IoU >= min_iou: a false face) / images with 2+ boxes % / mean IoU of the best box (over images with a box) /
+median ms per image (detection and alignment) / accuracy of ``ckpt_path``'s model (null: the released default) on
+the faces found, each cut as predict cuts it. ``offset`` picks another subset of the faces (index % step == offset),
+so settings tuned on one subset can be scored on faces they never saw.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.checkpoints import LoadedCheckpoint
+from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
-from fer_lightning.detectors import Detector
-from fer_lightning.faces import Box
-from fer_lightning.recognizer import build_detector, predict_settings
+from fer_lightning.faces import Box, FoundFace
+from fer_lightning.recognizer import EmotionRecognizer, predict_settings
 
 SETS = ("tight", "scene", "tight_rot", "scene_rot")
 
@@ -69,10 +75,17 @@ def test_image(kind: str, index: int, face: np.ndarray, cfg: DictConfig) -> tupl
     return image, box
 
 
-def images(kind: str, cfg: DictConfig) -> Iterator[tuple[np.ndarray, Box]]:
+class Sample(NamedTuple):
+    image: np.ndarray
+    truth: Box  # the true face square
+    label: int  # index in EMOTIONS, from the face's folder
+
+
+def images(kind: str, cfg: DictConfig) -> Iterator[Sample]:
     for index, file in enumerate(sorted(Path(cfg.faces).expanduser().glob("*/*.jpg"))):
         if index % cfg.step == cfg.offset:
-            yield test_image(kind, index, cv2.imread(str(file), cv2.IMREAD_GRAYSCALE), cfg)
+            image, truth = test_image(kind, index, cv2.imread(str(file), cv2.IMREAD_GRAYSCALE), cfg)
+            yield Sample(image, truth, EMOTIONS.index(file.parent.name))
 
 
 def iou(a: Box, b: Box) -> float:
@@ -80,19 +93,37 @@ def iou(a: Box, b: Box) -> float:
     return inter / (a.w * a.h + b.w * b.h - inter)
 
 
-def measure(detector: Detector, kind: str, cfg: DictConfig) -> str:
-    counts, best, times = [], [], []
-    for image, truth in images(kind, cfg):
+def measure(find: Callable[[np.ndarray], list[FoundFace]], kind: str, cfg: DictConfig,
+            classify: Callable[[list[np.ndarray]], np.ndarray] | None = None) -> str:
+    """One cell: how ``find`` (an image's faces) does on a set, and ``classify`` (faces' probabilities) on what it found."""
+    counts, best, times, faces, labels = [], [], [], [], []
+    for image, truth, label in images(kind, cfg):
         start = time.perf_counter()
-        boxes = detector(image)
+        found = find(image)
         times.append((time.perf_counter() - start) * 1000)
-        counts.append(len(boxes))
-        best.append(max((iou(box, truth) for box in boxes), default=np.nan))
+        counts.append(len(found))
+        overlaps = [iou(face.box, truth) for face in found]
+        best.append(max(overlaps, default=np.nan))
+        if found and best[-1] >= cfg.min_iou:
+            faces.append(found[int(np.argmax(overlaps))].face)
+            labels.append(label)
     counts_, best_ = np.array(counts), np.array(best)
-    found = best_ >= cfg.min_iou
-    elsewhere = (counts_ >= 1) & ~found
-    return (f"{found.mean():.1%} / {elsewhere.mean():.1%} / {(counts_ >= 2).mean():.1%} / "
-            f"{np.nanmean(best_) if (counts_ >= 1).any() else 0:.2f} / {np.median(times):.0f} ms (n={len(counts)})")
+    hit = best_ >= cfg.min_iou
+    elsewhere = (counts_ >= 1) & ~hit
+    cell = (f"{hit.mean():.1%} / {elsewhere.mean():.1%} / {(counts_ >= 2).mean():.1%} / "
+            f"{np.nanmean(best_) if (counts_ >= 1).any() else 0:.2f} / {np.median(times):.0f} ms")
+    if classify is not None:
+        right = classify(faces).argmax(1) == np.array(labels, np.int64) if faces else np.zeros(0, bool)
+        cell += f" / {right.mean() if len(right) else 0:.1%} acc"
+    return f"{cell} (n={len(counts)})"
+
+
+def bench_settings(spec: str) -> DictConfig:
+    """predict's settings for a spec ``name[:key=value]...``: keys of predict's own block as they are, the others
+    the detector's (``ssd:input_sizes=[300]:align=true``)."""
+    name, *overrides = spec.split(":")
+    own = set(OmegaConf.load(CONFIG_DIR / "predict.yaml").predict)
+    return predict_settings(name, [o if o.split("=")[0].split(".")[0] in own else f"detector.{o}" for o in overrides])
 
 
 def detection_bench(cfg: DictConfig) -> None:
@@ -101,11 +132,11 @@ def detection_bench(cfg: DictConfig) -> None:
     unknown = set(cfg.sets) - set(SETS)
     if unknown:
         raise ValueError(f"sets={list(cfg.sets)}: unknown {sorted(unknown)}, expected some of {list(SETS)}")
+    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
     print("| detector | " + " | ".join(cfg.sets) + " |\n|---|" + "---|" * len(cfg.sets), flush=True)
     for spec in cfg.detectors:
-        name, *overrides = spec.split(":")
-        detector = build_detector(predict_settings(name, [f"detector.{o}" for o in overrides]).detector)
-        cells = [measure(detector, kind, cfg) for kind in cfg.sets]
+        recognizer = EmotionRecognizer(trained, bench_settings(spec))
+        cells = [measure(recognizer.find_faces, kind, cfg, recognizer.probabilities) for kind in cfg.sets]
         print(f"| `{spec}` | " + " | ".join(cells) + " |", flush=True)
 
 

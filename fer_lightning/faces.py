@@ -52,19 +52,26 @@ def face_square(box: Box, margin: float) -> Box:
     return Box(box.x + (box.w - side) // 2, box.y + (box.h - side) // 2, side, side)
 
 
-def crop_face(gray: np.ndarray, box: Box, margin: float) -> np.ndarray:
-    """``face_square`` as a 48x48 face.
+def crop_face(gray: np.ndarray, box: Box, margin: float, angle: float = 0.0) -> np.ndarray:
+    """``face_square`` as a 48x48 face, turned by ``angle`` degrees (counter-clockwise) about its centre first.
 
     Where the square leaves the photo its edge pixels are repeated rather than the square cut short: a face
     at the border (or one that fills a tight crop) keeps its proportions instead of being stretched into 48x48.
     """
     left, top, side, _ = face_square(box, margin)
-    height, width = gray.shape
-    pad = max(0, -left, -top, left + side - width, top + side - height)
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        left, top = left + pad, top + pad
-    return as_face(gray[top : top + side, left : left + side])
+    turn = cv2.getRotationMatrix2D((left + side / 2, top + side / 2), angle, 1.0)
+    turn[:, 2] -= (left, top)  # at angle 0 a whole-pixel shift: the square's pixels exactly
+    square = cv2.warpAffine(gray, turn, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return as_face(square)
+
+
+class FoundFace(NamedTuple):
+    """A face found in a photo: its box in the photo's pixels, the 48x48 gray face the model sees, and how many
+    degrees it was turned (counter-clockwise) to level its eyes before the crop (0 without ``predict.align``)."""
+
+    box: Box
+    face: np.ndarray
+    angle: float = 0.0
 
 
 def overlap(a: Box, b: Box) -> float:

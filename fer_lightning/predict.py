@@ -43,6 +43,7 @@ class Face:
     index: int  # faces of one image, left to right
     box: Box
     image: np.ndarray
+    angle: float  # degrees it was turned to level its eyes (predict.align), so Grad-CAM maps turn back onto the photo
 
 
 def list_images(path: Path, recursive: bool) -> list[Path]:
@@ -86,7 +87,7 @@ def find_faces(files: list[Path], recognizer: EmotionRecognizer, progress_bar: b
         found = recognizer.find_faces(image)
         if not found:
             skipped.append({"file": str(file), "reason": "no face found"})
-        faces += [Face(file, i, box, face) for i, (box, face) in enumerate(found)]
+        faces += [Face(file, i, box, face, angle) for i, (box, face, angle) in enumerate(found)]
     return faces, skipped
 
 
@@ -137,10 +138,13 @@ def draw_predictions(image: np.ndarray, rows: pd.DataFrame, color: tuple[int, in
     return image
 
 
-def draw_saliency(image: np.ndarray, square: Box, heat: np.ndarray, alpha: float) -> np.ndarray:
-    """A face's Grad-CAM map (in [0, 1], over the square its face was cut from) blended into the image as a jet
-    colour map, weighted by the map, so the places that did not count keep their own pixels."""
+def draw_saliency(image: np.ndarray, square: Box, heat: np.ndarray, alpha: float, angle: float = 0.0) -> np.ndarray:
+    """A face's Grad-CAM map (in [0, 1], over the square its face was cut from, turned back by the ``angle`` that
+    levelled the face) blended into the image as a jet colour map, weighted by the map, so the places that did not
+    count keep their own pixels."""
     heat = cv2.resize(heat, (square.w, square.h), interpolation=cv2.INTER_LINEAR)
+    if angle:
+        heat = cv2.warpAffine(heat, cv2.getRotationMatrix2D((square.w / 2, square.h / 2), -angle, 1.0), (square.w, square.h))
     colours = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
     height, width = image.shape[:2]
     x0, y0 = max(square.x, 0), max(square.y, 0)
@@ -198,8 +202,8 @@ def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, 
                                           disable=not settings.progress_bar):
             if index % settings.every_n_frames == 0:
                 found = recognizer.find_faces(frame)
-                latest = frame_rows(label, index, seconds, [box for box, _ in found],
-                                    recognizer.probabilities([face for _, face in found]))
+                latest = frame_rows(label, index, seconds, [face.box for face in found],
+                                    recognizer.probabilities([face.face for face in found]))
                 if found:
                     rows.append(latest)
                 else:
@@ -227,7 +231,7 @@ def explain(recognizer: EmotionRecognizer, faces: list[Face], table: pd.DataFram
     for file, members in tqdm(by_file.items(), desc="Grad-CAM", unit="file", disable=not settings.progress_bar):
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         for i in members:
-            draw_saliency(image, face_square(faces[i].box, settings.margin), maps[i], settings.explain_alpha)
+            draw_saliency(image, face_square(faces[i].box, settings.margin), maps[i], settings.explain_alpha, faces[i].angle)
         drawn = draw_predictions(image, table.iloc[members], tuple(settings.box_color), settings.line_width)
         write_image(drawn, annotated_path(file, root, out, settings.annotated_format, "explained"))
     log.info("Grad-CAM maps of %d faces in %s", len(faces), out / "explained")

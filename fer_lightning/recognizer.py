@@ -31,8 +31,9 @@ from fer_lightning.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FaceDataset
 from fer_lightning.data.readers import FaceRecords
 from fer_lightning.detectors import Detector
-from fer_lightning.faces import Box, as_face, crop_face, to_gray
+from fer_lightning.faces import Box, FoundFace, as_face, crop_face, to_gray
 from fer_lightning.inference import predict_probabilities
+from fer_lightning.landmarks import EyeAligner
 from fer_lightning.saliency import gradcam_maps
 
 ImageLike = Union[np.ndarray, Image.Image, str, Path]
@@ -49,15 +50,20 @@ def detector_config(detector: str | DictConfig) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def build_detector(detector: str | DictConfig) -> Detector:
-    """The detector instantiated from its config; its own one-line error (a missing package, a missing file)
-    rather than Hydra's wrapper around it."""
+def build(config: DictConfig) -> Any:
+    """A detector or aligner instantiated from its config; its own one-line error (a missing package, a missing
+    file) rather than Hydra's wrapper around it."""
     try:
-        return instantiate(detector_config(detector))
+        return instantiate(config)
     except InstantiationException as error:
         if isinstance(error.__cause__, (ModuleNotFoundError, FileNotFoundError, ValueError)):
             raise error.__cause__ from None
         raise
+
+
+def build_detector(detector: str | DictConfig) -> Detector:
+    """A detector by name (conf/predict/detector/) or from its composed config."""
+    return build(detector_config(detector))
 
 
 def predict_settings(detector: str, overrides: Sequence[str] = ()) -> DictConfig:
@@ -90,9 +96,11 @@ class EmotionRecognizer:
     """A checkpoint's model with a face detector: faces and their emotions for images, on a GPU when there is one."""
 
     def __init__(self, trained: LoadedCheckpoint, settings: DictConfig) -> None:
-        """``settings``: conf/predict.yaml's ``predict`` block (detect_faces, margin, batch_size, device, detector)."""
+        """``settings``: conf/predict.yaml's ``predict`` block (detect_faces, margin, batch_size, device, detector,
+        align, aligner)."""
         self.trained, self.settings = trained, settings
         self.detector: Detector | None = build_detector(settings.detector) if settings.detect_faces else None
+        self.aligner: EyeAligner | None = build(settings.aligner) if settings.align and self.detector else None
         self.device = torch.device(settings.device) if settings.device else trained.device  # the GPU when there is one
         trained.model.to(self.device)
         self.batch_size: int = settings.batch_size or trained.config.data.batch_size
@@ -102,17 +110,21 @@ class EmotionRecognizer:
                         root: str | Path = "outputs") -> EmotionRecognizer:
         """``ckpt_path``: a .ckpt file, ``last`` (the newest training run's last.ckpt under ``root``) or None (the
         released default model);
-        ``detector``: a name in conf/predict/detector/; ``overrides``: predict settings, e.g. ``["margin=0.1",
-        "detector.min_score=0.5", "device=cpu"]``."""
+        ``detector``: a name in conf/predict/detector/; ``overrides``: predict settings, e.g. ``["align=true",
+        "margin=0.1", "detector.min_score=0.5", "device=cpu"]``."""
         return cls(LoadedCheckpoint.load(ckpt_path, root), predict_settings(detector, overrides))
 
-    def find_faces(self, image: np.ndarray) -> list[tuple[Box, np.ndarray]]:
-        """(box in the image's pixels, 48x48 gray face) for every face of a decoded image, left to right; with
+    def find_faces(self, image: np.ndarray) -> list[FoundFace]:
+        """Every face of a decoded image, left to right, levelled by its eyes with ``align=true``; with
         ``detect_faces=false`` the whole image is the face."""
         gray = to_gray(image)
         if self.detector is None:
-            return [(Box(0, 0, gray.shape[1], gray.shape[0]), as_face(gray))]
-        return [(box, crop_face(gray, box, self.settings.margin)) for box in self.detector(image)]
+            return [FoundFace(Box(0, 0, gray.shape[1], gray.shape[0]), as_face(gray))]
+        found = []
+        for box in self.detector(image):
+            angle = self.aligner.angle(image, box) if self.aligner else 0.0
+            found.append(FoundFace(box, crop_face(gray, box, self.settings.margin, angle), angle))
+        return found
 
     def loader(self, faces: Sequence[np.ndarray]) -> DataLoader:
         """48x48 uint8 gray faces through eval's transform and Dataset, in batches of ``batch_size``."""
@@ -154,10 +166,10 @@ class EmotionRecognizer:
     def detect_batch(self, images: Iterable[ImageLike]) -> list[list[dict[str, Any]]]:
         """``detect`` for many images, the faces of all of them through the model in batches of ``batch_size``."""
         found = [self.find_faces(read_image(image)) for image in images]
-        probabilities = self.probabilities([face for faces in found for _, face in faces])
+        probabilities = self.probabilities([found_face.face for faces in found for found_face in faces])
         results, start = [], 0
         for faces in found:
-            results.append([as_result(box, p) for (box, _), p in zip(faces, probabilities[start : start + len(faces)])])
+            results.append([as_result(face.box, p) for face, p in zip(faces, probabilities[start : start + len(faces)])])
             start += len(faces)
         return results
 

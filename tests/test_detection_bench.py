@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from fer_lightning.detection_bench import images, measure
+from fer_lightning.classes import EMOTIONS
+from fer_lightning.detection_bench import bench_settings, images, measure
 from fer_lightning.detectors import SsdDetector
-from fer_lightning.faces import Box
+from fer_lightning.faces import Box, FoundFace
 from fer_lightning.recognizer import build_detector, predict_settings
 
 
@@ -25,17 +26,35 @@ def cfg(tmp_path: Path):
 
 
 def test_found_needs_a_box_on_the_face_and_a_box_elsewhere_is_counted_apart(cfg) -> None:
-    truths = {kind: [box for _, box in images(kind, cfg)] for kind in ("tight", "scene")}
+    truths = {kind: [sample.truth for sample in images(kind, cfg)] for kind in ("tight", "scene")}
     assert len(truths["scene"]) == 3  # faces 0, 2, 4
     cfg.offset = 1
-    assert [b for _, b in images("scene", cfg)] != truths["scene"]  # faces 1, 3, 5: another subset
+    assert [sample.truth for sample in images("scene", cfg)] != truths["scene"]  # faces 1, 3, 5: another subset
     cfg.offset = 0
+    blank = np.zeros((48, 48), np.uint8)
     queue = list(truths["scene"])
-    on_face = measure(lambda image: [queue.pop(0)], "scene", cfg)
-    assert on_face.startswith("100.0% / 0.0% / 0.0% / 1.00 / ")
-    elsewhere = measure(lambda image: [Box(0, 0, 5, 5)], "scene", cfg)
+    on_face = measure(lambda image: [FoundFace(Box(0, 0, 5, 5), blank), FoundFace(queue.pop(0), blank + len(queue))],
+                      "scene", cfg)
+    assert on_face.startswith("100.0% / 0.0% / 100.0% / 1.00 / ")  # found, with a second (false) box in each image
+    elsewhere = measure(lambda image: [FoundFace(Box(0, 0, 5, 5), blank)], "scene", cfg)
     assert elsewhere.startswith("0.0% / 100.0% / 0.0% / ")
     assert measure(lambda image: [], "tight", cfg).startswith("0.0% / 0.0% / 0.0% / 0.00 / ")
+
+
+def test_accuracy_is_read_on_the_face_that_covers_the_truth_against_its_folders_class(cfg) -> None:
+    happy = EMOTIONS.index("happy")
+    classified: list[list[int]] = []
+
+    def classify(faces: list[np.ndarray]) -> np.ndarray:
+        classified.append([int(face[0, 0]) for face in faces])
+        return np.eye(len(EMOTIONS))[[happy if face[0, 0] == 2 else 0 for face in faces]]
+
+    queue = [sample.truth for sample in images("scene", cfg)]
+    decoy = np.full((48, 48), 9, np.uint8)  # the false box's face: never classified
+    cell = measure(lambda image: [FoundFace(Box(0, 0, 5, 5), decoy), FoundFace(queue.pop(0), np.full((48, 48), len(queue), np.uint8))],
+                   "scene", cfg, classify)
+    assert classified == [[2, 1, 0]] and " / 33.3% acc (n=3)" in cell  # the face marked 2 is read as happy: 1 of 3
+    assert measure(lambda image: [], "scene", cfg, classify).endswith(" / 0.0% acc (n=3)")
 
 
 def test_the_ssd_tries_its_next_input_size_only_where_nothing_was_found(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,3 +64,9 @@ def test_the_ssd_tries_its_next_input_size_only_where_nothing_was_found(monkeypa
     assert detector(np.zeros((100, 100, 3), np.uint8)) == [] and sides == [300, 200]
     with pytest.raises(ValueError, match="input_sizes: give at least one"):
         build_detector(predict_settings("ssd", ["detector.input_sizes=[]"]).detector)
+
+
+def test_a_spec_sets_predicts_own_keys_and_the_detectors() -> None:
+    settings = bench_settings("ssd:input_sizes=[300]:align=true:aligner.max_angle=30")
+    assert settings.align is True and settings.aligner.max_angle == 30 and list(settings.detector.input_sizes) == [300]
+    assert bench_settings("haar").align is False
