@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
 from fer_lightning.config import CONFIG_DIR
+from fer_lightning.data.readers import folder_class
 from fer_lightning.faces import Box, FoundFace
 from fer_lightning.recognizer import EmotionRecognizer, predict_settings
 
@@ -84,8 +85,11 @@ class Sample(NamedTuple):
 def images(kind: str, cfg: DictConfig) -> Iterator[Sample]:
     for index, file in enumerate(sorted(Path(cfg.faces).expanduser().glob("*/*.jpg"))):
         if index % cfg.step == cfg.offset:
+            label = folder_class(file.parent.name)
+            if label is None:
+                raise ValueError(f"{file}: its folder {file.parent.name!r} names none of the classes {list(EMOTIONS)}")
             image, truth = test_image(kind, index, cv2.imread(str(file), cv2.IMREAD_GRAYSCALE), cfg)
-            yield Sample(image, truth, EMOTIONS.index(file.parent.name))
+            yield Sample(image, truth, label)
 
 
 def iou(a: Box, b: Box) -> float:

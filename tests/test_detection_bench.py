@@ -70,3 +70,11 @@ def test_a_spec_sets_predicts_own_keys_and_the_detectors() -> None:
     settings = bench_settings("ssd:input_sizes=[300]:align=true:aligner.max_angle=30")
     assert settings.align is True and settings.aligner.max_angle == 30 and list(settings.detector.input_sizes) == [300]
     assert bench_settings("haar").align is False
+
+
+def test_a_face_folder_that_names_no_class_is_named_in_the_error(cfg) -> None:
+    (Path(cfg.faces) / "happy").rename(Path(cfg.faces) / "HAPPY")  # another case is fine ...
+    assert len(list(images("tight", cfg))) == 3
+    (Path(cfg.faces) / "HAPPY").rename(Path(cfg.faces) / "smiles")  # ... a name of no class is not
+    with pytest.raises(ValueError, match=r"smiles/0.jpg: its folder 'smiles' names none of the classes"):
+        next(images("tight", cfg))
