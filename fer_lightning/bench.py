@@ -137,9 +137,10 @@ def project_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup
 
 
 def plain_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup: int) -> float:
-    """The same net, loss, optimizer, batches, autocast and memory format in a bare loop: no Trainer, no metrics."""
+    """The same net, loss, optimizer, batches, autocast and memory format in a bare loop: no Trainer, no metrics, no
+    schedule (a per-step schedule needs a Trainer's length; the lr does not change a step's cost)."""
     model = instantiate(tcfg.model)
-    net, optimizer = model.net, model.configure_optimizers()["optimizer"]
+    net, optimizer = model.net, model.build_optimizer()
     bf16 = str(tcfg.trainer.precision).startswith("bf16")
     memory = torch.channels_last if tcfg.model.channels_last else torch.contiguous_format
     stream = batches(datamodule.train_dataloader())

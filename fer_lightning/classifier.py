@@ -228,7 +228,8 @@ class EmotionClassifier(LightningModule):
     def on_test_epoch_end(self) -> None:
         self.log_stage("test")
 
-    def configure_optimizers(self) -> dict:
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        """The configured optimizer over two groups: the head at ``lr``, the backbone at ``lr * backbone_lr_ratio``."""
         lr = self.hparams.lr
         backbone = list(self.backbone.parameters())
         in_backbone = {id(p) for p in backbone}
@@ -237,7 +238,10 @@ class EmotionClassifier(LightningModule):
             {"params": head, "lr": lr, "name": "head"},
             {"params": backbone, "lr": lr * self.hparams.backbone_lr_ratio, "name": "backbone"},
         ]
-        optimizer = self.optimizer_builder(groups, lr=lr, weight_decay=self.hparams.weight_decay)
+        return self.optimizer_builder(groups, lr=lr, weight_decay=self.hparams.weight_decay)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.build_optimizer()
         if self.scheduler_builder is None:
             return {"optimizer": optimizer}
         config = {"scheduler": self.build_scheduler(optimizer), "interval": self.hparams.scheduler_interval}
