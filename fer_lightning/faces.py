@@ -59,7 +59,7 @@ def crop_face(gray: np.ndarray, box: Box, margin: float, angle: float = 0.0) -> 
     at the border (or one that fills a tight crop) keeps its proportions instead of being stretched into 48x48.
     """
     left, top, side, _ = face_square(box, margin)
-    turn = cv2.getRotationMatrix2D((left + side / 2, top + side / 2), angle, 1.0)
+    turn = cv2.getRotationMatrix2D((left + (side - 1) / 2, top + (side - 1) / 2), angle, 1.0)  # pixel centres: whole numbers
     turn[:, 2] -= (left, top)  # at angle 0 a whole-pixel shift: the square's pixels exactly
     square = cv2.warpAffine(gray, turn, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return as_face(square)

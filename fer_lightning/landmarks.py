@@ -44,6 +44,7 @@ class EyeAligner:
         return np.array([[points[0], points[5]], [points[1], points[6]]]) * side + (left, top)
 
     def angle(self, image: np.ndarray, box: Box) -> float:
+        """The eyes' tilt in degrees (the turn that levels them), or 0 beyond ``max_angle``."""
         (x0, y0), (x1, y1) = self.eyes(image, box)
         tilt = float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
         return tilt if abs(tilt) <= self.max_angle else 0.0

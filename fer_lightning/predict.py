@@ -144,7 +144,8 @@ def draw_saliency(image: np.ndarray, square: Box, heat: np.ndarray, alpha: float
     count keep their own pixels."""
     heat = cv2.resize(heat, (square.w, square.h), interpolation=cv2.INTER_LINEAR)
     if angle:
-        heat = cv2.warpAffine(heat, cv2.getRotationMatrix2D((square.w / 2, square.h / 2), -angle, 1.0), (square.w, square.h))
+        centre = ((square.w - 1) / 2, (square.h - 1) / 2)
+        heat = cv2.warpAffine(heat, cv2.getRotationMatrix2D(centre, -angle, 1.0), (square.w, square.h))
     colours = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
     height, width = image.shape[:2]
     x0, y0 = max(square.x, 0), max(square.y, 0)

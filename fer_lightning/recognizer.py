@@ -100,7 +100,7 @@ class EmotionRecognizer:
         align, aligner)."""
         self.trained, self.settings = trained, settings
         self.detector: Detector | None = build_detector(settings.detector) if settings.detect_faces else None
-        self.aligner: EyeAligner | None = build(settings.aligner) if settings.align and self.detector else None
+        self.aligner: EyeAligner | None = build(settings.aligner) if settings.align else None
         self.device = torch.device(settings.device) if settings.device else trained.device  # the GPU when there is one
         trained.model.to(self.device)
         self.batch_size: int = settings.batch_size or trained.config.data.batch_size
@@ -116,12 +116,13 @@ class EmotionRecognizer:
 
     def find_faces(self, image: np.ndarray) -> list[FoundFace]:
         """Every face of a decoded image, left to right, levelled by its eyes with ``align=true``; with
-        ``detect_faces=false`` the whole image is the face."""
+        ``detect_faces=false`` the whole image is the face (levelled too with ``align=true``)."""
         gray = to_gray(image)
-        if self.detector is None:
-            return [FoundFace(Box(0, 0, gray.shape[1], gray.shape[0]), as_face(gray))]
+        whole = Box(0, 0, gray.shape[1], gray.shape[0])
+        if self.detector is None and self.aligner is None:
+            return [FoundFace(whole, as_face(gray))]
         found = []
-        for box in self.detector(image):
+        for box in self.detector(image) if self.detector is not None else [whole]:
             angle = self.aligner.angle(image, box) if self.aligner else 0.0
             found.append(FoundFace(box, crop_face(gray, box, self.settings.margin, angle), angle))
         return found

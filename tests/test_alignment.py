@@ -45,7 +45,12 @@ def test_align_levels_the_eyes_of_a_tilted_face(trained_checkpoint: Path, degree
     assert level.angle == pytest.approx(-degrees, abs=5) and tilted.angle == 0.0 and abs(aligned.find_faces(photo)[0].angle) < 5
     difference = lambda face: np.abs(face.face.astype(float) - upright.face.astype(float)).mean()  # noqa: E731
     assert difference(level) < 0.6 * difference(tilted)  # the levelled crop is much closer to the upright face
-    assert level.box == tilted.box  # alignment changes the crop, not the box
+
+
+def test_align_levels_a_face_crop_given_without_detection(trained_checkpoint: Path) -> None:
+    crop = turned(in_colour(draw_portrait(400, 400, CENTRE, 180)), 15)[80:340, 70:330]  # the face fills it
+    [face] = EmotionRecognizer.from_checkpoint(trained_checkpoint, overrides=["detect_faces=false", "align=true"]).find_faces(crop)
+    assert face.box == (0, 0, 260, 260) and face.angle == pytest.approx(-15, abs=5)
 
 
 def test_a_turned_faces_map_is_turned_back_onto_the_photo() -> None:
@@ -61,7 +66,7 @@ def test_a_turned_faces_map_is_turned_back_onto_the_photo() -> None:
 def test_align_without_the_landmark_model_says_what_to_install(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), draw_portrait(300, 300, (150, 150), 120))
-    with pytest.raises(ModuleNotFoundError, match=r"^predict.align=true needs the package no_such_package, which ships "
-                                                  r"onet.onnx: pip install -e '\.\[detect\]'$"):
+    with pytest.raises(ModuleNotFoundError, match=r"^predict.align=true needs the package no_such_package for its model "
+                                                  r"file onet.onnx: pip install -e '\.\[detect\]'$"):
         predict(make_cfg(f"ckpt_path={trained_checkpoint}", f"input={photo}", "predict.align=true",
                          "predict.aligner.package=no_such_package", config="predict", fast=False))

@@ -30,7 +30,7 @@ def test_ema_checkpoints_the_averaged_weights_beside_the_raw_ones(make_cfg, tmp_
     assert weights and all(not torch.equal(averaged[key], raw[key]) for key in weights)
 
 
-def test_mixup_trains_on_soft_targets_and_scores_the_true_labels(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mixup_trains_on_soft_targets_and_validates_on_the_true_labels(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = make_cfg(*SMALL_CNN, "+model.batch_mix._target_=torchvision.transforms.v2.MixUp",
                    f"+model.batch_mix.num_classes={NUM_CLASSES}")
     model = instantiate(cfg.model)
@@ -72,6 +72,7 @@ def test_compile_falls_back_to_eager_where_the_compiler_fails(make_cfg, monkeypa
         raise RuntimeError("no C++ compiler on this machine")
 
     monkeypatch.setattr(torch._inductor.compile_fx, "compile_fx", no_compiler)  # what dynamo's inductor backend calls
+    monkeypatch.setattr(torch._dynamo.config, "suppress_errors", False)  # compile=true turns it on: undone after
     torch._dynamo.reset()
     metrics = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=1", "model.compile=true"))
     assert calls  # compiling was tried ...
