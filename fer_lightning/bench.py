@@ -87,7 +87,7 @@ def bench_matmul(cfg: DictConfig, results: Results) -> None:
         a @ b
         peaks[str(dtype).split(".")[-1]] = 2 * n**3 / seconds(lambda: a @ b, 5) / 1e9
     print("matmul peak: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + f" ({torch.get_num_threads()} threads)")
-    results["peak_bf16"] = peaks["bfloat16"]
+    results["peak_bf16"], results["peak_fp32"] = peaks["bfloat16"], peaks["float32"]
 
 
 def batches(loader: DataLoader) -> Iterator:
@@ -172,8 +172,9 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
     """Project vs plain loop per model on one shared datamodule (the same faces, split and pipeline)."""
     if "peak_bf16" not in results:
         bench_matmul(cfg, results)
-    peak = results["peak_bf16"]
     first = train_cfg(cfg, "cnn", augment=cfg.augment)
+    dtype = "bf16" if str(first.trainer.precision).startswith("bf16") else "fp32"  # the matmul the nets run in
+    peak = results[f"peak_{dtype}"]
     datamodule = instantiate(first.data)
     datamodule.setup("fit")
     memory = "channels_last" if first.model.channels_last else "contiguous"
@@ -191,7 +192,7 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
         results[f"train_{name}"], results[f"ratio_{name}"] = project, project / plain
         print(f"{name:10s} {project:9.0f} {plain:9.0f} {project / plain:6.2f} {flops / 1e9:10.3f} "
               f"{flops * project / 1e9:8.0f} {flops * project / 1e9 / peak:8.0%}")
-    print("      img/s; project = Trainer + datamodule + metrics, plain = bare PyTorch loop; of peak = of the bf16 matmul")
+    print(f"      img/s; project = Trainer + datamodule + metrics, plain = bare PyTorch loop; of peak = of the {dtype} matmul")
 
 
 class ExitAtFirstStep(L.Callback):
