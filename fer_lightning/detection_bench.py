@@ -27,7 +27,7 @@ from typing import NamedTuple
 import cv2
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from fer_lightning.checkpoints import LoadedCheckpoint
 from fer_lightning.classes import EMOTIONS
@@ -126,7 +126,7 @@ def bench_settings(spec: str) -> DictConfig:
     """predict's settings for a spec ``name[:key=value]...``: keys of predict's own block as they are (``align``,
     ``detector.min_score``), the others the detector's (``ssd:input_sizes=[300]:align=true``)."""
     name, *overrides = spec.split(":")
-    own = {*OmegaConf.load(CONFIG_DIR / "predict.yaml").predict, "detector"}
+    own = set(predict_settings(name))  # predict's keys, detector included
     return predict_settings(name, [o if o.split("=")[0].split(".")[0] in own else f"detector.{o}" for o in overrides])
 
 

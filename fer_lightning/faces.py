@@ -52,17 +52,21 @@ def face_square(box: Box, margin: float) -> Box:
     return Box(box.x + (box.w - side) // 2, box.y + (box.h - side) // 2, side, side)
 
 
-def crop_face(gray: np.ndarray, box: Box, margin: float, angle: float = 0.0) -> np.ndarray:
-    """``face_square`` as a 48x48 face, turned by ``angle`` degrees (counter-clockwise) about its centre first.
+def cut_square(image: np.ndarray, box: Box, margin: float, angle: float = 0.0) -> np.ndarray:
+    """``face_square``'s pixels (gray or colour), turned by ``angle`` degrees (counter-clockwise) about its centre.
 
     Where the square leaves the photo its edge pixels are repeated rather than the square cut short: a face
-    at the border (or one that fills a tight crop) keeps its proportions instead of being stretched into 48x48.
+    at the border (or one that fills a tight crop) keeps its proportions instead of being stretched.
     """
     left, top, side, _ = face_square(box, margin)
     turn = cv2.getRotationMatrix2D((left + (side - 1) / 2, top + (side - 1) / 2), angle, 1.0)  # pixel centres: whole numbers
     turn[:, 2] -= (left, top)  # at angle 0 a whole-pixel shift: the square's pixels exactly
-    square = cv2.warpAffine(gray, turn, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return as_face(square)
+    return cv2.warpAffine(image, turn, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_face(gray: np.ndarray, box: Box, margin: float, angle: float = 0.0) -> np.ndarray:
+    """``cut_square`` as the 48x48 face the model sees."""
+    return as_face(cut_square(gray, box, margin, angle))
 
 
 class FoundFace(NamedTuple):

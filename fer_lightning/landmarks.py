@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from fer_lightning.detectors import package_file
-from fer_lightning.faces import Box, face_square, to_bgr
+from fer_lightning.faces import Box, cut_square, face_square, to_bgr
 
 ONET_SIDE = 48  # O-Net's input side
 ONET_LANDMARKS = "dense_6"  # the output holding the five landmarks: x of each, then y of each, as shares of the patch
@@ -34,9 +34,7 @@ class EyeAligner:
     def eyes(self, image: np.ndarray, box: Box) -> np.ndarray:
         """(2, 2): the (x, y) of the eye on the image's left, then the one on its right, in the image's pixels."""
         left, top, side, _ = face_square(box, 0.0)
-        shift = np.float32([[1, 0, -left], [0, 1, -top]])  # the square, its edge repeated where it leaves the photo
-        square = cv2.warpAffine(to_bgr(image), shift, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        patch = cv2.resize(square, (ONET_SIDE, ONET_SIDE), interpolation=cv2.INTER_AREA)
+        patch = to_bgr(cv2.resize(cut_square(image, box, 0.0), (ONET_SIDE, ONET_SIDE), interpolation=cv2.INTER_AREA))
         rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB).astype(np.float32)
         # MTCNN's input: (x - 127.5) / 128, laid out (N, x, y, channel): its weights came from a column-major port.
         self.net.setInput(((rgb - 127.5) * 0.0078125).transpose(1, 0, 2)[None])
