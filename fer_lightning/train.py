@@ -36,6 +36,11 @@ from fer_lightning.saliency import saliency_grid
 log = logging.getLogger(__name__)
 
 
+def best_checkpoint(trainer: L.Trainer) -> str:
+    """The val-monitoring ModelCheckpoint's best file, "" without one (last_checkpoint is a ModelCheckpoint too)."""
+    return next((c.best_model_path for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)), "")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
     L.seed_everything(cfg.seed, workers=True)
@@ -55,7 +60,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     fit_seconds = time.perf_counter() - start
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = best_checkpoint(trainer)
     if cfg.test and not len(datamodule.splits["test"]):
         log.info("Test skipped: data.root=%s has no test faces (no test/ folder, or no Usage column)", cfg.data.root)
     elif cfg.test:

@@ -44,6 +44,17 @@ def test_resume_continues_the_same_run_to_the_next_epoch(make_cfg, tmp_path: Pat
     assert len(list((run / "csv").glob("version_*/metrics.csv"))) == 2  # the first start's CSV is kept
 
 
+def test_last_ckpt_is_the_last_epoch_even_when_val_did_not_improve(make_cfg, tmp_path: Path) -> None:
+    # save_top_k=0: no epoch ever counts as the best, which is where Lightning's own save_last writes nothing
+    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "test=false", "callbacks.model_checkpoint.save_top_k=0"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in checkpoints.glob("*.ckpt")] == ["last.ckpt"]
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    # written at the end of each epoch (a run killed in the second one resumes from the first), not only once
+    # training is over, which is where Lightning's save_last would write it here (its checkpoint says epoch 2)
+    assert last["epoch"] == 1
+
+
 def test_seeded_deterministic_runs_give_identical_metrics(make_cfg) -> None:
     runs = [train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=7")) for _ in range(2)]
     assert runs[0] == runs[1]
