@@ -37,6 +37,7 @@ from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import CleaningRules, clean_splits
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.splits import assign_splits
+from fer_lightning.hardware import fastest_precision, precision_choice
 
 Results = dict[str, float]
 
@@ -178,6 +179,8 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
     datamodule = instantiate(first.data)
     datamodule.setup("fit")
     memory = "channels_last" if first.model.channels_last else "contiguous"
+    _, why = precision_choice(first.trainer.accelerator)
+    print(f"precision {first.trainer.precision}; the machine's fastest: {fastest_precision(first.trainer.accelerator)} ({why})")
     print(f"train {first.trainer.accelerator}, {first.trainer.precision}, {memory}, batch {cfg.batch_size}, "
           f"{'augmented' if cfg.augment else 'raw'} data, {datamodule.num_workers} worker(s); "
           f"{cfg.steps} timed steps after {cfg.warmup_steps}, best of {cfg.repeats}")

@@ -14,7 +14,7 @@ import pickle
 import shutil
 import zipfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,9 +132,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def stored_config(path: Path) -> DictConfig:
-    """The config a checkpoint was trained with."""
-    return OmegaConf.create(read_checkpoint(path)[CONFIG_KEY])
+def trusted_config(cfg: DictConfig, path: Path) -> DictConfig:
+    """The stored config, once every ``_target_`` that eval, predict and export would build from it (the model and
+    data sections) is one this project builds (fer_lightning/trusted_targets.py): a checkpoint never runs code."""
+    from fer_lightning.config import CONFIG_DIR
+    from fer_lightning.trusted_targets import check_stored_config
+
+    built = OmegaConf.masked_copy(cfg, ["model", "data"])
+    check_stored_config(built, f"ckpt_path={path}", CONFIG_DIR)
+    return cfg
 
 
 def store_temperature(path: Path, temperature: float) -> None:
@@ -174,6 +180,7 @@ class LoadedCheckpoint:
         path = find_checkpoint(ckpt_path, root)
         checkpoint = read_checkpoint(path)
         cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+        trusted_config(cfg, path)
         # The weights come from the checkpoint: never ask the network for ImageNet weights again.
         model = instantiate(cfg.model, pretrained=False, weights_path=None)
         try:
@@ -197,10 +204,10 @@ class LoadedCheckpoint:
         return self.config.data.get("crop_size")
 
     def autocast(self, device: torch.device | str | None = None) -> AbstractContextManager:
-        """bf16 autocast when it trained in bf16-mixed, so inference reproduces the logged numbers."""
-        if str(self.config.trainer.precision).startswith("bf16"):
-            return torch.autocast(torch.device(device or self.device).type, dtype=torch.bfloat16)
-        return nullcontext()
+        """bf16 autocast when it trained in bf16-mixed and the device computes bf16 natively, else fp32."""
+        from fer_lightning.hardware import inference_autocast
+
+        return inference_autocast(self.config.trainer.precision, device or self.device)
 
     def transform(self, whole: bool = False) -> A.Compose:
         """The eval pipeline of training: resize, centre crop (none when ``whole``, for ten-crop TTA), normalise."""

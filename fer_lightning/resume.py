@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fer_lightning.checkpoints import CONFIG_KEY, find_checkpoint, read_checkpoint
+from fer_lightning.checkpoints import CONFIG_KEY, find_checkpoint, read_checkpoint, trusted_config
 
 
 def run_of(checkpoint: Path) -> Path | None:
@@ -32,7 +32,7 @@ def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
     load_state_dict), is named in one line."""
     path = find_checkpoint(ckpt_path, root, net)
     checkpoint = read_checkpoint(path)
-    trained = OmegaConf.create(checkpoint[CONFIG_KEY]).model.net._target_
+    trained = trusted_config(OmegaConf.create(checkpoint[CONFIG_KEY]), path).model.net._target_
     if trained != net:
         raise ValueError(f"ckpt_path={path} holds a {trained} model, but this run builds {net}: "
                          "give the overrides the checkpoint was trained with")
