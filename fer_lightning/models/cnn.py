@@ -27,6 +27,7 @@ class ScratchCNN(nn.Module):
         block_dropout: float = 0.25,
         dense: Sequence[int] = (256,),
         pool: str = "flatten",
+        dense_norm: bool = True,
     ) -> None:
         super().__init__()
         self.input_size = image_size
@@ -46,7 +47,11 @@ class ScratchCNN(nn.Module):
         head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()] if pool == "avg" else [nn.Flatten()]
         features = in_channels if pool == "avg" else in_channels * side * side
         for width in dense:
-            head += [nn.Linear(features, width, bias=False), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout)]
+            # BatchNorm holds a Dense layer's outputs at unit scale: harmless at 256 units, but at 4096 the next
+            # layer's inputs have a squared norm near 2,000 and SGD at lr 0.01 throws the class scores around
+            # (Khaireddin & Chen's VGG, whose dense layers have none, stays at the majority class with it).
+            norm = [nn.BatchNorm1d(width)] if dense_norm else []
+            head += [nn.Linear(features, width, bias=not dense_norm), *norm, nn.ReLU(), nn.Dropout(dropout)]
             features = width
         head.append(nn.Linear(features, num_classes))
         self.head = nn.Sequential(*head)
