@@ -12,6 +12,7 @@ temperature fitted on val, the ECE after scaling too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from fer_lightning.calibration import (apply_temperature, expected_calibration_e
 from fer_lightning.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.figures import confusion_matrix_figure, plt, write_png
 from fer_lightning.files import write_atomically, write_csv, write_json
+
+log = logging.getLogger(__name__)
 
 
 def confusion_counts(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -122,6 +125,10 @@ def write_report(
     predicted = probabilities.argmax(1)
     report = classification_report(true, predicted, present_classes(true))
     absent = absent_predictions(true, predicted)
+    if absent:
+        log.warning("%s: %d faces hold %d of the %d classes (absent: %s); its macro averages leave those out (a "
+                    "limited run scores a sample: raise limit_val_batches / limit_test_batches)", title, len(true),
+                    NUM_CLASSES - len(absent), NUM_CLASSES, ", ".join(absent))
     predictions = pd.DataFrame({
         "source": sources, "true": [EMOTIONS[y] for y in true], "predicted": [EMOTIONS[y] for y in predicted],
         **({"copy_in_train": copy_in_train.astype(bool)} if copy_in_train is not None else {}),

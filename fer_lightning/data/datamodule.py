@@ -22,7 +22,7 @@ from fer_lightning.config import check_value
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, copies_in, pixel_hashes, summarize
 from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses, check_class_folders, find_source
-from fer_lightning.data.splits import SPLITS, assign_splits, split_table
+from fer_lightning.data.splits import SPLITS, assign_splits, split_table, stratified_order
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
 from fer_lightning.files import write_csv
@@ -157,6 +157,9 @@ class FERDataModule(LightningDataModule):
         if self.clean:
             index, self.cleaning_report = clean_splits(records, index, rejected, self.cleaning)
             self.write_report(self.cleaning_report)
+        # The evaluated splits in a seeded, class-stratified order: a limited run scores a representative sample.
+        index = {split: rows if split == "train" else rows[stratified_order(records.labels[rows], self.split_seed)]
+                 for split, rows in index.items()}
         splits = {split: records.subset(index[split]) for split in SPLITS}
         table = split_table({split: part.labels for split, part in splits.items()})
         if rank_zero_only.rank == 0:  # once per run, not once per DDP process

@@ -57,6 +57,21 @@ def stratified_holdout(images: np.ndarray, labels: np.ndarray, fraction: float, 
     return np.sort(np.concatenate(chosen))
 
 
+def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded permutation that spreads every class evenly along the order.
+
+    Val and test are read class by class; a run limited to the first batches (``limit_val_batches``, ``debug=limit``)
+    would see one class. Here each face is placed at (its random rank within its class + a random offset) / class
+    size, so any prefix holds the classes in about their shares, and the whole split is the same set of faces.
+    """
+    rng = np.random.default_rng([seed, 7])
+    keys = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        keys[members] = (rng.permutation(len(members)) + rng.random(len(members))) / len(members)
+    return np.argsort(keys, kind="stable")
+
+
 def split_table(labels: dict[str, np.ndarray]) -> pd.DataFrame:
     """Images per class and split: rows are EMOTIONS in canonical order, plus a total."""
     table = pd.DataFrame(
