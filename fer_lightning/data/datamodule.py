@@ -51,12 +51,19 @@ def augmentation_seed(rank: int = 0) -> int:
     return int(np.random.SeedSequence([int(torch.randint(2**62, ())), rank]).generate_state(1)[0])
 
 
+def _leave_the_first_sigterm_to_the_main_process(signum: int, frame: object) -> None:
+    """The first SIGTERM is the process group's (a cluster's preemption, ``timeout``): the main process saves
+    last.ckpt and shuts the workers down. Any later one is the DataLoader's or multiprocessing's own terminate(),
+    sent when a worker missed the shutdown sentinel: it ends the worker (ignored, the parent would wait forever)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def init_worker(worker_id: int) -> None:
-    """Every DataLoader worker: SIGTERM and Ctrl-C are left to the main process, which saves last.ckpt (a
-    cluster's preemption and ``timeout`` signal the whole process group, and a worker killed first would end
-    the run unsaved); torch, numpy and random are seeded as Lightning seeds workers; and albumentations'
-    generator, which no global seed reaches and which forked workers would otherwise share, gets its own seed."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Every DataLoader worker: Ctrl-C and the first SIGTERM are left to the main process, which saves last.ckpt (a
+    worker killed first would end the run unsaved), a second SIGTERM ends the worker; torch, numpy and random are
+    seeded as Lightning seeds workers; and albumentations' generator, which no global seed reaches and which forked
+    workers would otherwise share, gets its own seed."""
+    signal.signal(signal.SIGTERM, _leave_the_first_sigterm_to_the_main_process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pl_worker_init_function(worker_id)
     info = get_worker_info()
