@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from fer_lightning.config import CONFIG_DIR
+from fer_lightning.core.config import CONFIG_DIR
 
 # Small enough for seconds per run on two cores; every test can override any of it.
 FAST = [
@@ -50,7 +50,7 @@ def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small scratch CNN trained on synthetic faces, shared by the tests that only need a checkpoint."""
-    from fer_lightning.train import train
+    from fer_lightning.training.run import train
 
     run = tmp_path_factory.mktemp("trained") / "run"
     train(compose_cfg(run, *SMALL_CNN, "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "test=false"))

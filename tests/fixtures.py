@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fer_lightning.classes import EMOTIONS
+from fer_lightning.core.classes import EMOTIONS
 
 
 def random_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lightning.files import write_atomically
+from fer_lightning.core.files import write_atomically
 from fer_lightning.data.readers import FaceRecords, Rejected, find_source, read_csv, read_folders
 
 log = logging.getLogger(__name__)

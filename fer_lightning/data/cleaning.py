@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fer_lightning.classes import EMOTIONS
+from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.readers import FaceRecords, Rejected
 from fer_lightning.data.splits import SPLITS
 

@@ -17,15 +17,15 @@ from lightning.fabric.utilities.seed import pl_worker_init_function
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from fer_lightning.classes import NUM_CLASSES
-from fer_lightning.config import check_value
+from fer_lightning.core.classes import NUM_CLASSES
+from fer_lightning.core.config import check_value
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, copies_in, pixel_hashes, summarize
 from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses, check_class_folders, find_source
 from fer_lightning.data.splits import SPLITS, assign_splits, split_table
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
-from fer_lightning.files import write_csv
+from fer_lightning.core.files import write_csv
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.data.readers import FaceRecords
 
 SPLITS = ("train", "val", "test")

@@ -11,11 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.data.cleaning import pixel_std
 from fer_lightning.data.readers import FaceRecords
 from fer_lightning.data.splits import split_table
-from fer_lightning.figures import class_rows_figure, plt
+from fer_lightning.core.figures import class_rows_figure, plt
 
 
 def class_counts(splits: dict[str, FaceRecords], report: pd.DataFrame) -> pd.DataFrame:

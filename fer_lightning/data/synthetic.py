@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 
 # Expression features on a 96x96 drawing canvas (pixels), per emotion:
 # eye: eye half-height; brow: brow height above the eye; slant: inner brow end raised (+) or lowered (-);

@@ -1,0 +1,39 @@
+"""Checkpoints written before the package moved into rooms: their stored configs name the old import paths.
+
+A stored config is upgraded when it is read (core/checkpoints.py), before the trusted-targets check, which then sees
+only the current names. Strings are rewritten, nothing is imported: an old path that names no known module stays as
+it is and is refused like any other unknown target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Old module -> its module now (fer_lightning/<module>.py moved into a room in issue 25).
+MOVED_MODULES: dict[str, str] = {
+    "fer_lightning.classifier": "fer_lightning.models.classifier",
+    "fer_lightning.schedules": "fer_lightning.models.schedules",
+    "fer_lightning.callbacks": "fer_lightning.training.callbacks",
+    "fer_lightning.checkpoints": "fer_lightning.core.checkpoints",
+    "fer_lightning.detectors": "fer_lightning.serving.detectors",
+    "fer_lightning.landmarks": "fer_lightning.serving.landmarks",
+    "fer_lightning.bench": "fer_lightning.tools.bench",
+}
+
+
+def current_target(target: Any) -> Any:
+    """``fer_lightning.classifier.EmotionClassifier`` -> ``fer_lightning.models.classifier.EmotionClassifier``;
+    anything else unchanged."""
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.rpartition(".")
+    return f"{MOVED_MODULES[module]}.{name}" if module in MOVED_MODULES else target
+
+
+def upgrade_config(node: Any) -> Any:
+    """A stored config (plain dicts and lists) with every ``_target_`` under its current name."""
+    if isinstance(node, dict):
+        return {key: current_target(value) if key == "_target_" else upgrade_config(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [upgrade_config(value) for value in node]
+    return node
