@@ -6,3 +6,4 @@ folder names to indices through ``EMOTIONS.index(name)``, never through sort pos
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES: int = len(EMOTIONS)
+FACE_SIZE: int = 48  # FER-2013's faces are 48x48 gray; the side every reader, crop and exported model starts from

@@ -20,12 +20,19 @@ MOVED_MODULES: dict[str, str] = {
     "fer_lightning.bench": "fer_lightning.tools.bench",
 }
 
+# Names that left their module's successor: old dotted name -> the name now.
+MOVED_NAMES: dict[str, str] = {
+    "fer_lightning.callbacks.WriteLeaderboard": "fer_lightning.tools.leaderboard.WriteLeaderboard",
+}
+
 
 def current_target(target: Any) -> Any:
     """``fer_lightning.classifier.EmotionClassifier`` -> ``fer_lightning.models.classifier.EmotionClassifier``;
     anything else unchanged."""
     if not isinstance(target, str):
         return target
+    if target in MOVED_NAMES:
+        return MOVED_NAMES[target]
     module, _, name = target.rpartition(".")
     return f"{MOVED_MODULES[module]}.{name}" if module in MOVED_MODULES else target
 

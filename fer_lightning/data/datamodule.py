@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_lightning.core.classes import NUM_CLASSES
-from fer_lightning.core.config import check_value
+from fer_lightning.core.validation import check_value
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, copies_in, pixel_hashes, summarize
 from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses, check_class_folders, find_source

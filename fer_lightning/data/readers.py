@@ -21,10 +21,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, FACE_SIZE, NUM_CLASSES
 
 log = logging.getLogger(__name__)
-FACE_SIZE = 48
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff")
 CSV_USAGES = ("Training", "PublicTest", "PrivateTest")
 PROGRESS_FROM = 2000  # a decode of fewer files is over before a progress bar would help

@@ -11,9 +11,10 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.evaluation.calibration import fit_temperature
-from fer_lightning.core.checkpoints import LoadedCheckpoint, store_temperature
+from fer_lightning.core.checkpoints import store_temperature
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.core.files import write_json
 from fer_lightning.core.figures import plt, write_png
 from fer_lightning.evaluation.inference import TTA, TTA_MODES, predict_probabilities

@@ -19,7 +19,7 @@ from torchmetrics.classification import (
 )
 
 from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
-from fer_lightning.core.config import check_value
+from fer_lightning.core.validation import check_value
 from fer_lightning.training.dashboards import log_confusion_matrix
 
 NetBuilder = Callable[..., nn.Module]

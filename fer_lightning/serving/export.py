@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from fer_lightning.core.checkpoints import LoadedCheckpoint, compact_checkpoint, save_whole
+from fer_lightning.core.checkpoints import compact_checkpoint, save_whole
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.data.readers import FACE_SIZE
+from fer_lightning.core.classes import FACE_SIZE
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.core.files import write_atomically, write_json
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from fer_lightning.data.readers import FACE_SIZE
+from fer_lightning.core.classes import FACE_SIZE
 
 
 class Box(NamedTuple):

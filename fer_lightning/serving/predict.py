@@ -19,10 +19,10 @@ from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from fer_lightning.core.checkpoints import LoadedCheckpoint
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.data.readers import IMAGE_SUFFIXES
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.faces import Box, face_square
 from fer_lightning.core.files import write_atomically, write_csv, write_json
 from fer_lightning.serving.recognizer import EmotionRecognizer

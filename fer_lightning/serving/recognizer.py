@@ -25,11 +25,12 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from fer_lightning.evaluation.calibration import apply_temperature
-from fer_lightning.core.checkpoints import LoadedCheckpoint
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FaceDataset
 from fer_lightning.data.readers import FaceRecords
+from fer_lightning.data.transforms import eval_transform
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.detectors import Detector
 from fer_lightning.serving.faces import Box, FoundFace, as_face, crop_face, to_gray
 from fer_lightning.evaluation.inference import predict_probabilities
@@ -132,7 +133,7 @@ class EmotionRecognizer:
         stacked = np.stack(list(faces))
         records = FaceRecords(stacked, np.full(len(stacked), -1, np.int64), np.full(len(stacked), "predict"),
                               np.array([str(i) for i in range(len(stacked))]))
-        return DataLoader(FaceDataset(records, self.trained.transform()), batch_size=self.batch_size)
+        return DataLoader(FaceDataset(records, eval_transform(self.trained.config.data)), batch_size=self.batch_size)
 
     def probabilities(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """(N, 7) probabilities of 48x48 uint8 gray faces, through eval's forward pass (bf16 if it trained so), with

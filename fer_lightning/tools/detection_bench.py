@@ -28,10 +28,10 @@ import cv2
 import numpy as np
 from omegaconf import DictConfig
 
-from fer_lightning.core.checkpoints import LoadedCheckpoint
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.data.readers import folder_class
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.faces import Box, FoundFace
 from fer_lightning.serving.recognizer import EmotionRecognizer, predict_settings
 

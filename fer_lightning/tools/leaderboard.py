@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.config import CONFIG_DIR
@@ -199,3 +200,13 @@ def rank(cfg: DictConfig) -> pd.DataFrame:
         print("same in every job: " + ", ".join(f"{name}={value}" for name, value in shared.items()))
     print(view.to_string(index=False))
     return table
+
+
+class WriteLeaderboard(HydraCallback):
+    """Hydra callback (conf/hydra/default.yaml): the sweep's leaderboard is written when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        table = write_leaderboard(config.hydra.sweep.dir, config.get("optimized_metric", "val/acc_best"))
+        if (table["status"] == "failed").all():  # the exit status says so, for scripts and schedulers (Hydra only
+            # warns about a callback's exceptions; SystemExit gets through)
+            raise SystemExit(f"every job of the sweep failed: {config.hydra.sweep.dir}/leaderboard.md has the errors")

@@ -1,7 +1,5 @@
-"""Every callback the configs name: Lightning callbacks for a run, and Hydra's for the end of a sweep.
-
-conf/callbacks/ holds one file per callback; each file's ``_target_`` points here or into Lightning.
-"""
+"""The Lightning callbacks of a training run: conf/callbacks/ holds one file per callback, each file's ``_target_``
+points here or into Lightning; the run itself adds the ones it always needs (StoreConfig)."""
 
 from __future__ import annotations
 
@@ -10,14 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.experimental.callback import Callback as HydraCallback
 from lightning.pytorch.loops import _EvaluationLoop
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.checkpoints import CONFIG_KEY
-from fer_lightning.tools.leaderboard import write_leaderboard
 
 
 class StoreConfig(L.Callback):
@@ -138,13 +134,3 @@ def validate_again_in_full(val_loop: _EvaluationLoop) -> None:
     done = progress.total.completed
     progress.total.ready = progress.total.started = done + 1
     progress.total.processed = done
-
-
-class WriteLeaderboard(HydraCallback):
-    """Hydra callback (conf/hydra/default.yaml): the sweep's leaderboard is written when a multirun ends."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        table = write_leaderboard(config.hydra.sweep.dir, config.get("optimized_metric", "val/acc_best"))
-        if (table["status"] == "failed").all():  # the exit status says so, for scripts and schedulers (Hydra only
-            # warns about a callback's exceptions; SystemExit gets through)
-            raise SystemExit(f"every job of the sweep failed: {config.hydra.sweep.dir}/leaderboard.md has the errors")

@@ -1,28 +1,11 @@
-"""Resuming a training run in its own folder: ``ckpt_path=<file>`` or ``ckpt_path=last``."""
+"""Resuming a training run in its own folder: ``ckpt_path=<file>`` or ``ckpt_path=last`` (core/runs.py finds it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from fer_lightning.core.checkpoints import CONFIG_KEY, find_checkpoint, read_checkpoint, trusted_config
-
-
-def run_of(checkpoint: Path) -> Path | None:
-    """The run folder a checkpoint belongs to (``<run>/checkpoints/<file>`` with ``<run>/.hydra``), else None."""
-    run = checkpoint.resolve().parent.parent
-    return run if checkpoint.resolve().parent.name == "checkpoints" and (run / ".hydra").is_dir() else None
-
-
-def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
-    """The folder a training run writes to: a resumed checkpoint's own run (same TensorBoard run, same
-    checkpoints), else a fresh one; a checkpoint outside any run folder also starts a fresh one.
-    Used as ``${run_dir:...}`` in conf/hydra/train.yaml."""
-    if not ckpt_path:
-        return fresh
-    run = run_of(find_checkpoint(ckpt_path, root, net))
-    return str(run) if run else fresh
+from fer_lightning.core.checkpoints import read_checkpoint, trusted_config
+from fer_lightning.core.runs import find_checkpoint
 
 
 def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
@@ -32,8 +15,10 @@ def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
     load_state_dict), is named in one line."""
     path = find_checkpoint(ckpt_path, root, net)
     checkpoint = read_checkpoint(path)
-    trained = trusted_config(OmegaConf.create(checkpoint[CONFIG_KEY]), path).model.net._target_
+    trained = trusted_config(checkpoint, path).model.net._target_
     if trained != net:
-        raise ValueError(f"ckpt_path={path} holds a {trained} model, but this run builds {net}: "
-                         "give the overrides the checkpoint was trained with")
+        raise ValueError(
+            f"ckpt_path={path} holds a {trained} model, but this run builds {net}: "
+            "give the overrides the checkpoint was trained with"
+        )
     return path, int(checkpoint.get("epoch", 0)) + 1

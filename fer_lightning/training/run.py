@@ -24,7 +24,6 @@ from fer_lightning.training.dashboards import write_figure
 from fer_lightning.training.callbacks import StoreConfig, TimeToAccuracy
 from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.core.console import run_summary
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.core.files import write_json
 from fer_lightning.evaluation.reports import write_report
@@ -84,6 +83,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     }, out / "metrics.json")
     log.info("\n%s", run_summary(metrics, best, out, cfg.paths.root))
     return metrics
+
+
+def run_summary(metrics: dict[str, float], best: str, run_dir: Path, logdir: str) -> str:
+    """The few lines a run ends with: the test numbers, where the best checkpoint and the run are, how to look."""
+    lines = []
+    if "test/acc" in metrics:
+        lines.append(f"Test accuracy {metrics['test/acc']:.2%}, macro F1 {metrics.get('test/f1', float('nan')):.3f} "
+                     f"(best val accuracy {metrics.get('val/acc_best', float('nan')):.2%})")
+    elif "val/acc_best" in metrics:
+        lines.append(f"Best val accuracy {metrics['val/acc_best']:.2%} (no test)")
+    lines += [f"Best checkpoint: {best or 'none'}", f"Run folder: {run_dir}", f"TensorBoard: tensorboard --logdir {logdir}"]
+    return "\n".join(lines)
 
 
 def instantiate_logger(cfg: DictConfig, resume_step: int | None) -> Logger:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fer_lightning.core.checkpoints import CONFIG_KEY, LoadedCheckpoint, read_checkpoint
+from fer_lightning.core.checkpoints import CONFIG_KEY, read_checkpoint
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.core.trusted_targets import is_trusted
+from fer_lightning.models.trained import LoadedCheckpoint
 
 
 class Marker:

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from fer_lightning.core.checkpoints import LoadedCheckpoint
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.synthetic import make_synthetic_faces
-from fer_lightning.data.transforms import build_transform
+from fer_lightning.data.transforms import build_transform, eval_transform
 from fer_lightning.serving.export import ServingModel, export
 
 
@@ -28,7 +28,7 @@ def raw_faces() -> np.ndarray:
 def pytorch_probabilities(ckpt: Path, faces: np.ndarray) -> np.ndarray:
     """The checkpoint's model in fp32 on the training eval transform: what the export must reproduce."""
     trained = LoadedCheckpoint.load(ckpt)
-    model, transform = trained.model, trained.transform()
+    model, transform = trained.model, eval_transform(trained.config.data)
     with torch.no_grad():
         return model(torch.stack([transform(image=f)["image"] for f in faces])).softmax(-1).numpy()
 

@@ -17,9 +17,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from fer_lightning.core.checkpoints import LoadedCheckpoint
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.synthetic import make_synthetic_faces
+from fer_lightning.data.transforms import eval_transform
 from fer_lightning.serving.faces import Box, crop_face
 from fer_lightning.serving.predict import predict
 from fer_lightning.serving.recognizer import detector_config
@@ -76,7 +77,7 @@ def test_predictions_on_crops_match_the_models_forward_pass(predict_cfg, trained
     table, skipped = predict(predict_cfg(folder, "predict.detect_faces=false", "predict.batch_size=4"))
 
     trained = LoadedCheckpoint.load(trained_checkpoint)
-    model, transform = trained.model, trained.transform()
+    model, transform = trained.model, eval_transform(trained.config.data)
     bf16 = str(trained.config.trainer.precision).startswith("bf16")  # eval runs the model as it was trained
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
         expected = model(torch.stack([transform(image=f)["image"] for f in expected_faces])).float().softmax(-1).numpy()

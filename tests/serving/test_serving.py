@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from fer_lightning.core import checkpoints
+from fer_lightning.core import runs
 from fer_lightning.core import hardware
 from fer_lightning.evaluation.calibration import apply_temperature
-from fer_lightning.core.checkpoints import CONFIG_KEY, TEMPERATURE_KEY, LoadedCheckpoint, read_checkpoint, store_temperature
+from fer_lightning.core.checkpoints import CONFIG_KEY, TEMPERATURE_KEY, read_checkpoint, store_temperature
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.serving.export import export, serving_model
 from fer_lightning.serving.predict import predict
@@ -49,14 +50,14 @@ def test_the_compact_file_is_small_half_precision_and_predicts_as_the_checkpoint
 def test_without_ckpt_path_the_released_default_model_is_used_and_said(trained_checkpoint: Path, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch,
                                                                        caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(checkpoints, "DEFAULT_MODEL", tmp_path / "weights" / "missing.pt")
+    monkeypatch.setattr(runs, "DEFAULT_MODEL", tmp_path / "weights" / "missing.pt")
     with pytest.raises(FileNotFoundError, match="no released default model.*give ckpt_path="):
         LoadedCheckpoint.load(None)
     released = tmp_path / "weights" / "default.pt"
     released.parent.mkdir()
     shutil.copy(trained_checkpoint, released)
-    monkeypatch.setattr(checkpoints, "DEFAULT_MODEL", released)
-    with caplog.at_level(logging.INFO, logger="fer_lightning.core.checkpoints"):
+    monkeypatch.setattr(runs, "DEFAULT_MODEL", released)
+    with caplog.at_level(logging.INFO, logger="fer_lightning.core.runs"):
         loaded = LoadedCheckpoint.load(None, device="cpu")
     assert loaded.path == released and loaded.is_default_model
     assert f"ckpt_path not given: using the released default model {released}" in caplog.text
@@ -113,10 +114,10 @@ def test_saliency_maps_cover_only_the_centre_crop_the_net_sees(make_cfg, tmp_pat
     assert not maps[:, :4].any() and not maps[:, :, -4:].any() and maps[:, 4:44, 4:44].any()
 
 
-@pytest.mark.skipif(not checkpoints.DEFAULT_MODEL.is_file(), reason="no released default model in this checkout")
+@pytest.mark.skipif(not runs.DEFAULT_MODEL.is_file(), reason="no released default model in this checkout")
 def test_the_released_default_model_predicts_out_of_the_box(tmp_path: Path) -> None:
-    assert checkpoints.DEFAULT_MODEL.stat().st_size <= 4_000_000
-    assert (checkpoints.DEFAULT_MODEL.parent / "README.md").is_file()  # its model card
+    assert runs.DEFAULT_MODEL.stat().st_size <= 4_000_000
+    assert (runs.DEFAULT_MODEL.parent / "README.md").is_file()  # its model card
     released = recognizer(None)
     assert released.trained.is_default_model and released.trained.temperature > 0
     probabilities = released.probabilities(faces(7))

@@ -18,10 +18,11 @@ import torch
 from hydra.utils import instantiate
 from torchvision import models
 
-from fer_lightning.core.checkpoints import AtomicCheckpointIO, CheckpointWriteError, LoadedCheckpoint, find_checkpoint
+from fer_lightning.core.checkpoints import AtomicCheckpointIO, CheckpointWriteError
+from fer_lightning.core.runs import find_checkpoint, run_dir
 from fer_lightning.data.readers import FaceRecords, read_csv
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.predict import predict
-from fer_lightning.training.resume import run_dir
 from fer_lightning.training.run import train
 from tests.conftest import SMALL_CNN
 from tests.fixtures import random_faces, write_csv, write_folders
