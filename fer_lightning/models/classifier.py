@@ -1,4 +1,7 @@
-"""The LightningModule: loss, optimisation and metrics around any net with a ``backbone`` and a ``head``."""
+"""The LightningModule: loss, metrics and optimisers around any net with a ``backbone`` and a ``head``.
+
+Lightning's division: what a run does beside that (figures, gathering predictions for the report, rebuilding the
+schedule on resume) is done by callbacks in training/callbacks.py."""
 
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ from torchmetrics.classification import (
 
 from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.core.validation import check_value
-from fer_lightning.training.dashboards import log_confusion_matrix
 
 NetBuilder = Callable[..., nn.Module]
 OptimizerBuilder = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -96,10 +98,6 @@ class EmotionClassifier(LightningModule):
         self.losses = nn.ModuleDict({f"{stage}_split": MeanMetric() for stage in STAGES})
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run's best still counts the epochs before it
-        # Probabilities and labels of the current val/test epoch, in loader order: the end-of-training report
-        # and the figures are made from these, so the test set is run through the net once.
-        self.outputs: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
-        self.best_val_predictions: tuple[Tensor, Tensor] | None = None  # of the epoch ModelCheckpoint keeps as best
         side = getattr(self.net, "input_size", None)
         if side:  # the model summary then shows in/out shapes and FLOPs
             self.example_input_array = torch.zeros(1, 1, side, side)
@@ -129,7 +127,8 @@ class EmotionClassifier(LightningModule):
             # sklearn's "balanced": n_samples / (n_classes * count), so the mean weight per sample is 1.
             self.class_weights.copy_(counts.sum() / (NUM_CLASSES * counts.clamp(min=1)))
 
-    def step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        """(loss, logits) of a batch; the stage's metrics are updated."""
         images, labels = batch
         targets: Tensor = labels
         if stage == "train" and self.batch_mix is not None:  # MixUp / CutMix: soft targets, metrics on the labels
@@ -140,27 +139,10 @@ class EmotionClassifier(LightningModule):
         )
         self.losses[f"{stage}_split"].update(loss.detach())
         self.metrics[f"{stage}_split"].update(logits.detach(), labels)
-        if stage in self.outputs:
-            self.outputs[stage].append((logits.detach().float().softmax(-1).cpu(), labels.cpu()))
-        return loss
-
-    def collected(self, stage: str) -> tuple[Tensor, Tensor]:
-        """(probabilities (N, 7), labels (N,)) of this epoch's ``stage`` batches, gathered from every process in
-        the dataset's order (DistributedSampler deals sample i to rank i % world_size and pads the tail)."""
-        parts = self.outputs[stage]
-        probabilities = torch.cat([p for p, _ in parts]) if parts else torch.empty(0, NUM_CLASSES)
-        labels = torch.cat([y for _, y in parts]) if parts else torch.empty(0, dtype=torch.long)
-        world = self.trainer.world_size if self._trainer is not None else 1
-        if world > 1:
-            shards = [None] * world
-            torch.distributed.all_gather_object(shards, (probabilities, labels))
-            count = len(self.trainer.datamodule.splits[stage]) if self.trainer.datamodule else None
-            probabilities = torch.stack([p for row in zip(*(s[0] for s in shards)) for p in row])[:count]
-            labels = torch.stack([y for row in zip(*(s[1] for s in shards)) for y in row])[:count]
-        return probabilities, labels
+        return loss, logits.detach()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self.step(batch, "train")
+        loss, _ = self.step(batch, "train")
         if not torch.isfinite(loss):  # stop before the optimizer spreads NaN into the weights
             raise FloatingPointError(
                 f"training diverged: the loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
@@ -168,11 +150,12 @@ class EmotionClassifier(LightningModule):
             )
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.step(batch, "val")
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """The logits, for the callbacks that keep predictions (training/callbacks.py GatherPredictions)."""
+        return self.step(batch, "val")[1]
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.step(batch, "test")
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self.step(batch, "test")[1]
 
     def log_stage(self, stage: str) -> dict[str, Tensor]:
         """Compute once per epoch (not per step: no device sync in the loop), log, reset.
@@ -208,20 +191,14 @@ class EmotionClassifier(LightningModule):
         if self.losses["train_split"].update_count:  # none after resuming from an interruption between training and validation
             self.log_stage("train")
 
-    def on_validation_epoch_start(self) -> None:
-        self.outputs["val"].clear()
-
-    def on_test_epoch_start(self) -> None:
-        self.outputs["test"].clear()
+    @property
+    def best_val_accuracy(self) -> float:
+        """The best val accuracy of the epochs before (-inf before the first; restored on resume)."""
+        return float(self.val_acc_best.max_value)
 
     def on_validation_epoch_end(self) -> None:
         values = self.log_stage("val")
         if not self.trainer.sanity_checking:
-            collected = self.collected("val")  # every process takes part in the gather
-            if values["val/acc"] > self.val_acc_best.max_value:  # -inf before the first epoch; restored on resume
-                self.best_val_predictions = collected
-                if self.trainer.is_global_zero:
-                    log_confusion_matrix(self.loggers, "val", collected, self.current_epoch)
             self.val_acc_best.update(values["val/acc"])
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
@@ -250,29 +227,7 @@ class EmotionClassifier(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": config}
 
     def build_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        """The configured schedule over this run's length (a schedule stepped per batch is told it in steps)."""
+        """The configured schedule over this run's length (a schedule stepped per batch is told it in steps);
+        training/callbacks.py ScheduleOverNewHorizon rebuilds it so on resume."""
         extra = {"total_steps": int(self.trainer.estimated_stepping_batches)} if self.hparams.scheduler_interval == "step" else {}
         return self.scheduler_builder(optimizer, **extra)
-
-    def on_train_start(self) -> None:
-        """A resumed run follows its schedule over the current horizon from the step it stopped at.
-
-        A checkpoint restores the scheduler with the horizon it was saved with (CosineAnnealingLR's T_max,
-        a per-step schedule's total steps), so raising trainer.max_epochs on resume would run the extra epochs
-        at the old end's lr of about 0, or past the end. The schedule is rebuilt for the new horizon and set
-        to where the run was.
-        """
-        if self.trainer.ckpt_path is None or self.scheduler_builder is None:
-            return
-        for config in self.trainer.lr_scheduler_configs:
-            restored = config.scheduler
-            if isinstance(restored, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                continue  # no horizon: it reacts to val metrics
-            fresh = self.build_scheduler(restored.optimizer)
-            fresh.last_epoch = restored.last_epoch
-            closed_form = getattr(fresh, "_get_closed_form_lr", fresh.get_lr)  # cosine's own get_lr is recursive
-            lrs = closed_form()
-            for group, value in zip(fresh.optimizer.param_groups, lrs):
-                group["lr"] = value
-            fresh._last_lr = list(lrs)
-            config.scheduler = fresh

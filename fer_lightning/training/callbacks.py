@@ -3,17 +3,22 @@ points here or into Lightning; the run itself adds the ones it always needs (Sto
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.loops import _EvaluationLoop
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 
 from fer_lightning.core.checkpoints import CONFIG_KEY
+from fer_lightning.core.classes import NUM_CLASSES
+from fer_lightning.training.dashboards import log_confusion_matrix
 
 
 class StoreConfig(L.Callback):
@@ -134,3 +139,88 @@ def validate_again_in_full(val_loop: _EvaluationLoop) -> None:
     done = progress.total.completed
     progress.total.ready = progress.total.started = done + 1
     progress.total.processed = done
+
+
+Predictions = tuple[Tensor, Tensor]  # (probabilities (N, 7), labels (N,)) in the dataset's order
+
+
+class GatherPredictions(L.Callback):
+    """The predictions the end-of-run report is made from, so the test split goes through the net once: those of the
+    best val epoch (the one the val-monitoring ModelCheckpoint keeps) and those of the test loop, gathered from every
+    process in the dataset's order. At each new best val epoch its confusion matrix goes to TensorBoard."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, list[Predictions]] = {"val": [], "test": []}
+        self.best_val: Predictions | None = None  # None: no val epoch of this process was the best (a resumed run)
+        self.test: Predictions | None = None
+        self.best_before = -math.inf
+
+    def keep(self, stage: str, logits: Tensor, batch: tuple[Tensor, Tensor]) -> None:
+        self.batches[stage].append((logits.float().softmax(-1).cpu(), batch[1].cpu()))
+
+    def gathered(self, trainer: L.Trainer, stage: str) -> Predictions:
+        """This epoch's ``stage`` batches from every process, in the dataset's order (DistributedSampler deals
+        sample i to rank i % world_size and pads the tail)."""
+        parts = self.batches[stage]
+        probabilities = torch.cat([p for p, _ in parts]) if parts else torch.empty(0, NUM_CLASSES)
+        labels = torch.cat([y for _, y in parts]) if parts else torch.empty(0, dtype=torch.long)
+        if trainer.world_size > 1:
+            shards = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shards, (probabilities, labels))
+            count = len(trainer.datamodule.splits[stage]) if trainer.datamodule else None
+            probabilities = torch.stack([p for row in zip(*(s[0] for s in shards)) for p in row])[:count]
+            labels = torch.stack([y for row in zip(*(s[1] for s in shards)) for y in row])[:count]
+        return probabilities, labels
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.batches["val"].clear()
+        self.best_before = pl_module.best_val_accuracy  # before this epoch's; restored on resume
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Tensor,
+                                batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.keep("val", outputs, batch)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After the module's epoch-end logging (callbacks' on_validation_epoch_end runs before it), as ModelCheckpoint.
+        accuracy = trainer.callback_metrics.get("val/acc")
+        if trainer.sanity_checking or accuracy is None or float(accuracy) <= self.best_before:
+            return
+        self.best_val = self.gathered(trainer, "val")  # every process takes part in the gather
+        if trainer.is_global_zero:
+            log_confusion_matrix(trainer.loggers, "val", self.best_val, trainer.current_epoch)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.batches["test"].clear()
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Tensor,
+                          batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.keep("test", outputs, batch)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.test = self.gathered(trainer, "test")
+
+
+class ScheduleOverNewHorizon(L.Callback):
+    """A resumed run follows its schedule over the current horizon from the step it stopped at.
+
+    A checkpoint restores the scheduler with the horizon it was saved with (CosineAnnealingLR's T_max,
+    a per-step schedule's total steps), so raising trainer.max_epochs on resume would run the extra epochs
+    at the old end's lr of about 0, or past the end. The schedule is rebuilt for the new horizon (the module's
+    ``build_scheduler``) and set to where the run was.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.ckpt_path is None or getattr(pl_module, "scheduler_builder", None) is None:
+            return
+        for config in trainer.lr_scheduler_configs:
+            restored = config.scheduler
+            if isinstance(restored, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                continue  # no horizon: it reacts to val metrics
+            fresh = pl_module.build_scheduler(restored.optimizer)
+            fresh.last_epoch = restored.last_epoch
+            closed_form = getattr(fresh, "_get_closed_form_lr", fresh.get_lr)  # cosine's own get_lr is recursive
+            lrs = closed_form()
+            for group, value in zip(fresh.optimizer.param_groups, lrs):
+                group["lr"] = value
+            fresh._last_lr = list(lrs)
+            config.scheduler = fresh

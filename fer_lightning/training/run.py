@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from fer_lightning.training import dashboards
 from fer_lightning.training.dashboards import write_figure
-from fer_lightning.training.callbacks import StoreConfig, TimeToAccuracy
+from fer_lightning.training.callbacks import GatherPredictions, ScheduleOverNewHorizon, StoreConfig, TimeToAccuracy
 from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FERDataModule
@@ -47,7 +47,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule: FERDataModule = instantiate(cfg.data)
     model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [StoreConfig(run_cfg)]
+    gather = GatherPredictions()
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # null: off
+    callbacks += [StoreConfig(run_cfg), gather, ScheduleOverNewHorizon()]
     loggers = [instantiate_logger(c, resume_epoch if resume else None) for c in (cfg.get("logger") or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if trainer.is_global_zero and not resume:
@@ -63,7 +65,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     elif cfg.test:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)  # loads the best weights
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
-        predictions = {"test": model.collected("test"), "val": model.best_val_predictions}  # every rank gathers
+        predictions = {"test": gather.test, "val": gather.best_val}  # gathered from every process
         if trainer.is_global_zero:
             metrics.update(write_reports(predictions, datamodule, out / "report", loggers, trainer.current_epoch,
                                          cfg.misclassified_per_class, model, cfg.saliency_per_class))
