@@ -5,7 +5,6 @@ predict and export apply to their probabilities. The model a checkpoint holds is
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import zipfile
@@ -18,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.files import write_atomically
 from fer_lightning.core.legacy import upgrade_config
 from fer_lightning.core.trusted_targets import check_stored_config
 
@@ -31,7 +31,7 @@ class CheckpointWriteError(OSError):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written beside their final name, synced, then renamed over it (conf/trainer: plugins).
+    """Checkpoints written beside their final name, synced, then renamed over it (core/files.py; conf/trainer: plugins).
 
     Lightning's own save streams into the final name (fsspec's "atomic" save is not, across filesystems):
     a full disk leaves a truncated .ckpt that a later resume trips on, and a failed last.ckpt replaces the
@@ -40,24 +40,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         path = Path(path)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as file:
+
+        def write(partial: Path) -> None:
+            with partial.open("wb") as file:
                 torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, path)
+
+        try:
+            write_atomically(path, write)
         except (OSError, RuntimeError) as error:  # torch's zip writer reports a failed write as a RuntimeError
-            partial.unlink(missing_ok=True)
             free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
             reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
             raise CheckpointWriteError(
                 f"could not write checkpoint {path.name} in {path.parent} ({free:,} bytes free): {reason}; "
                 "the checkpoints already there are whole (free space, then resume with ckpt_path=last)"
             ) from None
-        finally:
-            partial.unlink(missing_ok=True)
 
 
 def save_whole(checkpoint: dict[str, Any], path: Path) -> None:

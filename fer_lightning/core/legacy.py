@@ -37,10 +37,30 @@ def current_target(target: Any) -> Any:
     return f"{MOVED_MODULES[module]}.{name}" if module in MOVED_MODULES else target
 
 
-def upgrade_config(node: Any) -> Any:
-    """A stored config (plain dicts and lists) with every ``_target_`` under its current name."""
+# Keys a constructor no longer takes: dotted key in a stored config -> why it went.
+DROPPED_KEYS: dict[str, str] = {
+    "data.seed": "FERDataModule(seed=) was never read: augmentation is seeded from the run's seed (seed_everything)",
+}
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config (plain dicts and lists) as this version builds it: every ``_target_`` under its current name,
+    the keys in DROPPED_KEYS left out."""
+    upgraded = current_targets(config)
+    for dotted in DROPPED_KEYS:
+        *parents, key = dotted.split(".")
+        node = upgraded
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key, None)
+    return upgraded
+
+
+def current_targets(node: Any) -> Any:
+    """A nested dict/list with every ``_target_`` under its current name."""
     if isinstance(node, dict):
-        return {key: current_target(value) if key == "_target_" else upgrade_config(value) for key, value in node.items()}
+        return {key: current_target(value) if key == "_target_" else current_targets(value) for key, value in node.items()}
     if isinstance(node, list):
-        return [upgrade_config(value) for value in node]
+        return [current_targets(value) for value in node]
     return node

@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from fer_lightning.core.files import write_atomically
-from fer_lightning.data.readers import FaceRecords, Rejected, find_source, read_csv, read_folders
+from fer_lightning.data.readers import (
+    FaceRecords,
+    Rejected,
+    UnknownClasses,
+    check_class_folders,
+    find_source,
+    read_csv,
+    read_folders,
+)
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = "1"  # bump when the readers change what they return
@@ -38,9 +46,15 @@ def source_identity(kind: str, path: Path) -> str:
     return f"fer-lightning cache v{CACHE_VERSION}\n{kind}\t{path.resolve()}\n" + "\n".join(entries)
 
 
-def load_fer(root: str | Path, cache_dir: str | Path | None) -> tuple[FaceRecords, list[Rejected]]:
-    """FER-2013 from ``root``, through the cache in ``cache_dir`` (None: always decode)."""
+def load_fer(
+    root: str | Path, cache_dir: str | Path | None = None, unknown_classes: UnknownClasses = "error"
+) -> tuple[FaceRecords, list[Rejected]]:
+    """FER-2013 from a CSV file, a folder holding one, or the image-folder layout, through the cache in ``cache_dir``
+    (None: always decode). A class folder that is none of the seven stops the load, or with ``unknown_classes="skip"``
+    is listed and left out; it is looked at before the cache, whose arrays never hold such folders."""
     kind, path = find_source(root)
+    if kind == "folders":
+        check_class_folders(path, unknown_classes)
     read = read_csv if kind == "csv" else read_folders
     if cache_dir is None:
         return read(path)

@@ -90,16 +90,6 @@ def find_source(root: str | Path) -> tuple[str, Path]:
     )
 
 
-def read_fer(root: str | Path, unknown_classes: UnknownClasses = "error") -> tuple[FaceRecords, list[Rejected]]:
-    """Read FER-2013 from a CSV file, a folder holding ``fer2013.csv``, or the image-folder layout; a class folder
-    that is none of the seven stops the read, or with ``unknown_classes="skip"`` is listed and skipped."""
-    kind, path = find_source(root)
-    if kind == "csv":
-        return read_csv(path)
-    check_class_folders(path, unknown_classes)
-    return read_folders(path)
-
-
 def read_csv(path: Path) -> tuple[FaceRecords, list[Rejected]]:
     """Kaggle's CSV: ``emotion,pixels[,Usage]``; a file without Usage is all Training."""
     images, labels, usages, sources, rejected = [], [], [], [], []
@@ -164,8 +154,6 @@ def check_class_folders(root: Path, unknown_classes: UnknownClasses) -> list[Pat
     """The class folders that are none of the seven: an error naming the first (``error``, the default, as a
     typo in a folder name must not silently lose a class), or each listed in one line with its file count and
     returned (``skip``). The folder reader itself never reads them, so its cache is the same either way."""
-    if unknown_classes not in ("error", "skip"):
-        raise ValueError(f"data.unknown_classes={unknown_classes!r}: expected error or skip")
     unknown = [folder for folder in class_folders(root) if folder_class(folder.name) is None]
     if unknown and unknown_classes == "error":
         raise ValueError(f"{unknown[0]}: unknown class folder; expected one of {EMOTIONS} (or "

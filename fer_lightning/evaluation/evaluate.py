@@ -18,7 +18,7 @@ from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.core.files import write_json
 from fer_lightning.core.figures import plt, write_png
 from fer_lightning.evaluation.inference import TTA, TTA_MODES, predict_probabilities
-from fer_lightning.evaluation.reports import write_report
+from fer_lightning.evaluation.reports import write_split_report
 from fer_lightning.evaluation.saliency import saliency_grid
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     probabilities, true = predictions(trained, datamodule, split, tta, cfg.eval.crop_fraction)
     title = f"{split} (tta={tta})"
     with SummaryWriter(str(out / "tensorboard")) as writer:
-        metrics = write_report(out, datamodule.splits[split].sources, true, probabilities, title, writer,
+        metrics = write_split_report(out, datamodule.splits[split].sources, true, probabilities, title, writer,
                                run_name=str(trained.path), copy_in_train=datamodule.copy_in_train(split),
                                ece_bins=cfg.eval.ece_bins, temperature=None if temperature == 1.0 else temperature)
         if cfg.eval.saliency_per_class:

@@ -13,6 +13,8 @@ from torch.utils.data import DataLoader
 from torchvision.transforms.v2.functional import ten_crop
 from tqdm.auto import tqdm
 
+from fer_lightning.core.classes import NUM_CLASSES
+
 TTA = Literal["none", "hflip", "tencrop"]
 TTA_MODES: tuple[TTA, ...] = ("none", "hflip", "tencrop")  # cheapest first
 
@@ -40,7 +42,7 @@ def predict_probabilities(
     model: nn.Module, loader: DataLoader, tta: TTA = "none", crop_fraction: float = 0.9,
     autocast: AbstractContextManager | None = None, crop_size: int | None = None, description: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities (N, 7), true labels (N,)) over a loader, in the loader's order.
+    """(probabilities (N, classes), true labels (N,)) over a loader, in the loader's order.
 
     ``autocast`` is the checkpoint's (LoadedCheckpoint.autocast), so an evaluation reproduces the logged
     numbers. With ten-crop TTA of a net trained on crops, the loader gives whole faces. ``description``: a
@@ -56,5 +58,5 @@ def predict_probabilities(
         probabilities.append(torch.stack(views).mean(0).cpu())
         labels.append(targets)
     if not probabilities:
-        return np.empty((0, 7), np.float32), np.empty(0, np.int64)
+        return np.empty((0, NUM_CLASSES), np.float32), np.empty(0, np.int64)
     return torch.cat(probabilities).numpy(), torch.cat(labels).numpy()

@@ -22,7 +22,7 @@ from fer_lightning.evaluation.calibration import (apply_temperature, expected_ca
                                        reliability_bins, reliability_figure)
 from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.core.figures import confusion_matrix_figure, plt, write_png
-from fer_lightning.core.files import write_atomically, write_csv, write_json
+from fer_lightning.core.files import write_csv, write_json, write_text
 
 
 def confusion_counts(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -109,7 +109,7 @@ def extra_markdown(metrics: dict[str, float], absent: dict[str, int], ece_bins: 
     return "\n".join(lines) + "\n"
 
 
-def write_report(
+def write_split_report(
     out_dir: Path, sources: np.ndarray, true: np.ndarray, probabilities: np.ndarray, title: str, writer=None,
     run_name: str | None = None, copy_in_train: np.ndarray | None = None, ece_bins: int = 15,
     temperature: float | None = None,
@@ -153,7 +153,7 @@ def write_report(
                                      subtitle=run_name)
     write_csv(report, out_dir / "classification_report.csv", index=True)
     markdown = report_markdown(report, title, run_name) + extra_markdown(metrics, absent, ece_bins, copy_in_train is not None)
-    write_atomically(out_dir / "classification_report.md", lambda tmp: tmp.write_text(markdown))
+    write_text(markdown, out_dir / "classification_report.md")
     write_csv(predictions, out_dir / "predictions.csv")
     write_png(figure, out_dir / "confusion_matrix.png")
     write_png(reliability, out_dir / "reliability_diagram.png")

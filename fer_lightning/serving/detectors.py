@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 import cv2
 import numpy as np
 
-from fer_lightning.serving.faces import Box, overlap, to_bgr, to_gray
+from fer_lightning.serving.faces import Box, box_overlap, to_bgr, to_gray
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
 MODELS_EXTRA = "detect"  # pyproject.toml's optional extra that installs the SSD's and the aligner's model files
@@ -59,7 +59,7 @@ def drop_overlaps(found: list[Detection], max_overlap: float) -> list[Detection]
     (the cascade sometimes adds a second, shifted box around a face and its hair)."""
     kept: list[Detection] = []
     for candidate in sorted(found, key=lambda d: -d.score):
-        if all(overlap(candidate.box, other.box) <= max_overlap for other in kept):
+        if all(box_overlap(candidate.box, other.box, "smaller") <= max_overlap for other in kept):
             kept.append(candidate)
     return kept
 

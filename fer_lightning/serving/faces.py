@@ -7,7 +7,8 @@ The detectors that find the boxes are in fer_lightning/detectors.py.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from pathlib import Path
+from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -70,16 +71,22 @@ def crop_face(gray: np.ndarray, box: Box, margin: float, angle: float = 0.0) -> 
 
 
 class FoundFace(NamedTuple):
-    """A face found in a photo: its box in the photo's pixels, the 48x48 gray face the model sees, and how many
-    degrees it was turned (counter-clockwise) to level its eyes before the crop (0 without ``predict.align``)."""
+    """A face found in a photo: its box in the photo's pixels, the 48x48 gray face the model sees, how many degrees
+    it was turned (counter-clockwise) to level its eyes before the crop (0 without ``predict.align``), and which face
+    of which file it is (left to right; ``file`` is None for an image given as an array or a video frame)."""
 
     box: Box
     face: np.ndarray
     angle: float = 0.0
+    index: int = 0
+    file: Path | None = None
 
 
-def overlap(a: Box, b: Box) -> float:
-    """Intersection area as a share of the smaller box's area."""
+def box_overlap(a: Box, b: Box, relative_to: Literal["smaller", "union"]) -> float:
+    """The boxes' intersection area as a share of the smaller box's area (``smaller``: one face found twice, a box
+    inside another) or of their union (``union``: IoU, a found box against the true face)."""
     width = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
     height = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    return max(0, width) * max(0, height) / max(1, min(a.w * a.h, b.w * b.h))
+    inside = max(0, width) * max(0, height)
+    whole = min(a.w * a.h, b.w * b.h) if relative_to == "smaller" else a.w * a.h + b.w * b.h - inside
+    return inside / max(1, whole)

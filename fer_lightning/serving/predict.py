@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,7 +22,7 @@ from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.data.readers import IMAGE_SUFFIXES
 from fer_lightning.models.trained import LoadedCheckpoint
-from fer_lightning.serving.faces import Box, face_square
+from fer_lightning.serving.faces import Box, FoundFace, face_square
 from fer_lightning.core.files import write_atomically, write_csv, write_json
 from fer_lightning.serving.recognizer import EmotionRecognizer
 from fer_lightning.serving.video import VideoSource, VideoWriter, camera_index, is_video
@@ -32,17 +31,6 @@ log = logging.getLogger(__name__)
 
 SKIPPED_COLUMNS = ["file", "reason"]
 SKIPPED_FRAME_COLUMNS = ["file", "frame", "time", "reason"]
-
-
-@dataclass(frozen=True)
-class Face:
-    """One face to predict: where it came from, and the 48x48 uint8 gray face the model sees."""
-
-    file: Path
-    index: int  # faces of one image, left to right
-    box: Box
-    image: np.ndarray
-    angle: float  # degrees it was turned to level its eyes (predict.align), so Grad-CAM maps turn back onto the photo
 
 
 def list_images(path: Path, recursive: bool) -> list[Path]:
@@ -70,9 +58,10 @@ def unreadable(file: Path) -> str | None:
     return None
 
 
-def find_faces(files: list[Path], recognizer: EmotionRecognizer, progress_bar: bool) -> tuple[list[Face], list[dict[str, str]]]:
-    """Every face to predict, and the files skipped with the reason."""
-    faces: list[Face] = []
+def find_faces(files: list[Path], recognizer: EmotionRecognizer, progress_bar: bool
+               ) -> tuple[list[FoundFace], list[dict[str, str]]]:
+    """Every face to predict (with its file), and the files skipped with the reason."""
+    faces: list[FoundFace] = []
     skipped: list[dict[str, str]] = []
     for file in tqdm(files, desc="faces", unit="file", disable=not progress_bar):
         problem = unreadable(file)
@@ -86,7 +75,7 @@ def find_faces(files: list[Path], recognizer: EmotionRecognizer, progress_bar: b
         found = recognizer.find_faces(image)
         if not found:
             skipped.append({"file": str(file), "reason": "no face found"})
-        faces += [Face(file, i, box, face, angle) for i, (box, face, angle) in enumerate(found)]
+        faces += [face._replace(file=file) for face in found]
     return faces, skipped
 
 
@@ -103,7 +92,7 @@ def face_rows(boxes: list[Box], probabilities: np.ndarray) -> pd.DataFrame:
     })
 
 
-def prediction_table(faces: list[Face], probabilities: np.ndarray) -> pd.DataFrame:
+def prediction_table(faces: list[FoundFace], probabilities: np.ndarray) -> pd.DataFrame:
     """One row per face: file, face, box x/y/w/h, emotion, then p_<emotion> in EMOTIONS order."""
     table = face_rows([face.box for face in faces], probabilities)
     table["face"] = [face.index for face in faces]
@@ -219,12 +208,12 @@ def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, 
     return table, pd.DataFrame(skipped, columns=SKIPPED_FRAME_COLUMNS), writer.close()
 
 
-def explain(recognizer: EmotionRecognizer, faces: list[Face], table: pd.DataFrame, root: Path, out: Path,
+def explain(recognizer: EmotionRecognizer, faces: list[FoundFace], table: pd.DataFrame, root: Path, out: Path,
             settings: DictConfig) -> None:
     """``predict.explain=true``: explained/<file>, the image with each face's Grad-CAM map of its predicted emotion
     over the square it was cut from, and its box and label, so a user sees what the prediction rests on."""
     predicted = np.array([EMOTIONS.index(e) for e in table["emotion"]], np.int64)
-    maps = recognizer.saliency([face.image for face in faces], predicted)
+    maps = recognizer.saliency([face.face for face in faces], predicted)
     by_file: dict[Path, list[int]] = {}
     for i, face in enumerate(faces):
         by_file.setdefault(face.file, []).append(i)
@@ -260,7 +249,7 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         counted, total, what = table["frame"].nunique(), len(set(table["frame"]) | set(skipped_table["frame"])), "frames"
     else:
         faces, skipped = find_faces(files, recognizer, settings.progress_bar)
-        table = prediction_table(faces, recognizer.probabilities([face.image for face in faces]))
+        table = prediction_table(faces, recognizer.probabilities([face.face for face in faces]))
         skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
         counted, total, what, annotated = table["file"].nunique(), len(files), "files", None
 

@@ -123,9 +123,9 @@ class EmotionRecognizer:
         if self.detector is None and self.aligner is None:
             return [FoundFace(whole, as_face(gray))]
         found = []
-        for box in self.detector(image) if self.detector is not None else [whole]:
+        for index, box in enumerate(self.detector(image) if self.detector is not None else [whole]):
             angle = self.aligner.angle(image, box) if self.aligner else 0.0
-            found.append(FoundFace(box, crop_face(gray, box, self.settings.margin, angle), angle))
+            found.append(FoundFace(box, crop_face(gray, box, self.settings.margin, angle), angle, index))
         return found
 
     def loader(self, faces: Sequence[np.ndarray]) -> DataLoader:

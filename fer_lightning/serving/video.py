@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fer_lightning.core.files import commit, partial_path
 
 
 def camera_index(source: str) -> int | None:
@@ -55,12 +56,12 @@ class VideoSource:
 
 
 class VideoWriter:
-    """An annotated video written beside its final name and renamed there when complete (a stopped run leaves no
-    half-written file under the final name)."""
+    """An annotated video written frame by frame beside its final name, synced and renamed there when complete
+    (core/files.py: a stopped run leaves no half-written file under the final name)."""
 
     def __init__(self, path: Path, codec: str, fps: float) -> None:
         self.path, self.codec, self.fps = path, codec, fps
-        self.partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")  # the suffix picks the container
+        self.partial = partial_path(path)  # with the path's suffix: it picks the container
         self.writer: cv2.VideoWriter | None = None
 
     def write(self, frame: np.ndarray) -> None:
@@ -78,7 +79,7 @@ class VideoWriter:
         if self.writer is None:
             return None
         self.writer.release()
-        os.replace(self.partial, self.path)
+        commit(self.partial, self.path)
         return self.path
 
     def discard(self) -> None:

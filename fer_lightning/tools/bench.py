@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.overrides import parse_override
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import CleaningRules, clean_splits
 from fer_lightning.data.datamodule import FERDataModule
@@ -213,8 +214,8 @@ class ExitAtFirstStep(L.Callback):
 def forwarded_data_overrides() -> list[str]:
     """This command's own ``data...`` overrides, so that the train subprocess reads the same data."""
     own = ("data.batch_size", "data.cache_dir")
-    return [o for o in HydraConfig.get().overrides.task
-            if o.lstrip("+~").split("=")[0].split(".")[0] == "data" and o.lstrip("+~").split("=")[0] not in own]
+    keys = {o: parse_override(o).key for o in HydraConfig.get().overrides.task}
+    return [o for o, key in keys.items() if key.split(".")[0] == "data" and key not in own]
 
 
 def first_step_seconds(cfg: DictConfig, cache_dir: str, work_dir: Path) -> float:

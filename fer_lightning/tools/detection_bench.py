@@ -30,9 +30,10 @@ from omegaconf import DictConfig
 
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.overrides import parse_override
 from fer_lightning.data.readers import folder_class
 from fer_lightning.models.trained import LoadedCheckpoint
-from fer_lightning.serving.faces import Box, FoundFace
+from fer_lightning.serving.faces import Box, FoundFace, box_overlap
 from fer_lightning.serving.recognizer import EmotionRecognizer, predict_settings
 
 SETS = ("tight", "scene", "tight_rot", "scene_rot")
@@ -91,11 +92,6 @@ def images(kind: str, cfg: DictConfig) -> Iterator[Sample]:
             yield Sample(image, truth, label)
 
 
-def iou(a: Box, b: Box) -> float:
-    inter = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x)) * max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    return inter / (a.w * a.h + b.w * b.h - inter)
-
-
 def measure(find: Callable[[np.ndarray], list[FoundFace]], kind: str, cfg: DictConfig,
             classify: Callable[[list[np.ndarray]], np.ndarray] | None = None) -> str:
     """One cell: how ``find`` (an image's faces) does on a set, and ``classify`` (faces' probabilities) on what it found."""
@@ -105,7 +101,7 @@ def measure(find: Callable[[np.ndarray], list[FoundFace]], kind: str, cfg: DictC
         found = find(image)
         times.append((time.perf_counter() - start) * 1000)
         counts.append(len(found))
-        overlaps = [iou(face.box, truth) for face in found]
+        overlaps = [box_overlap(face.box, truth, "union") for face in found]
         best.append(max(overlaps, default=np.nan))
         if found and best[-1] >= cfg.min_iou:
             faces.append(found[int(np.argmax(overlaps))].face)
@@ -126,7 +122,9 @@ def bench_settings(spec: str) -> DictConfig:
     ``detector.min_score``), the others the detector's (``ssd:input_sizes=[300]:align=true``)."""
     name, *overrides = spec.split(":")
     own = set(predict_settings(name))  # predict's keys, detector included
-    return predict_settings(name, [o if o.split("=")[0].split(".")[0] in own else f"detector.{o}" for o in overrides])
+    return predict_settings(
+        name, [o if parse_override(o).key.split(".")[0] in own else f"detector.{o}" for o in overrides]
+    )
 
 
 def detection_bench(cfg: DictConfig) -> None:

@@ -21,7 +21,8 @@ from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.core.files import write_atomically, write_csv
+from fer_lightning.core.overrides import parse_override
+from fer_lightning.core.files import write_csv, write_text
 
 log = logging.getLogger(__name__)
 METRICS = ["val/acc_best", "best/val_macro_f1", "test/acc", "best/test_accuracy", "best/test_macro_f1"]
@@ -110,21 +111,14 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
     return short
 
 
-def split_override(override: str) -> tuple[str, str, str]:
-    """'+model.lr=1e-3' -> ('+', 'model.lr', '=1e-3'): Hydra's prefix, the key, the rest."""
-    key, equals, value = override.partition("=")
-    name = key.lstrip("+~")
-    return key[: len(key) - len(name)], name, equals + value
-
-
 def varying_overrides(overrides: list[list[str]]) -> tuple[list[str], list[str]]:
     """Per job, the overrides that not every job shares, keys shortened; and the ones every job shares, in full."""
     shared = [o for o in overrides[0] if all(o in job for job in overrides[1:])] if overrides else []
-    short = short_keys(sorted({split_override(o)[1] for job in overrides for o in job}))
+    short = short_keys(sorted({parse_override(o).key for job in overrides for o in job}))
     rows = []
     for job in overrides:
-        parts = (split_override(o) for o in job if o not in shared)
-        rows.append(" ".join(prefix + short[key] + rest for prefix, key, rest in parts))
+        parts = (parse_override(o) for o in job if o not in shared)
+        rows.append(" ".join(str(part._replace(key=short[part.key])) for part in parts))
     return rows, shared
 
 
@@ -134,7 +128,7 @@ def readable(table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "va
     whose values differ between jobs, the metrics (those any job has, and ``rank_by``), epochs, seconds per epoch,
     the differing overrides shortened, errors if a job failed; every cell a readable string. Also what every job
     shared: knob -> value, and 'overrides' -> the overrides common to all jobs."""
-    overridden = {split_override(o)[1] for job in overrides for o in job}  # shown in the overrides column already
+    overridden = {parse_override(o).key for job in overrides for o in job}  # shown in the overrides column already
     timing = sorted(c for c in table.columns if c.startswith(TIME_TO))
     knobs = [c for c in table.columns if c not in FIXED and c not in timing and c != rank_by and c not in overridden]
     varying = [c for c in knobs if table[c].dropna().astype(str).nunique() > 1]
@@ -185,7 +179,7 @@ def write_leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best", digi
     table = leaderboard(sweep_dir, rank_by)
     write_csv(table, sweep_dir / "leaderboard.csv")
     text = markdown(sweep_dir, table, rank_by, digits)
-    write_atomically(sweep_dir / "leaderboard.md", lambda tmp: tmp.write_text(text))
+    write_text(text, sweep_dir / "leaderboard.md")
     log.info("Leaderboard of %d jobs (%d failed): %s", len(table), (table["status"] == "failed").sum(), sweep_dir / "leaderboard.md")
     return table
 

@@ -15,13 +15,15 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.core.classes import EMOTIONS
+from fer_lightning.core.overrides import is_location, parse_override
 from fer_lightning.core.figures import class_rows_figure, confusion_matrix_figure, plt, write_png
 from fer_lightning.evaluation.reports import confusion_counts
 
 Knob = bool | int | float | str
 
 
-def writers(loggers: Iterable[Logger]) -> list[SummaryWriter]:
+def tensorboard_writers(loggers: Iterable[Logger]) -> list[SummaryWriter]:
+    """The SummaryWriter of each TensorBoard logger among a run's loggers (none, one, or several)."""
     return [logger.experiment for logger in loggers if isinstance(logger, TensorBoardLogger)]
 
 
@@ -38,7 +40,7 @@ def custom_scalars_layout() -> dict:
 
 
 def log_layout(loggers: Iterable[Logger]) -> None:
-    for writer in writers(loggers):
+    for writer in tensorboard_writers(loggers):
         writer.add_custom_scalars(custom_scalars_layout())
 
 
@@ -50,7 +52,7 @@ def log_confusion_matrix(loggers: Iterable[Logger], split: str, collected: tuple
     predicted = probabilities.argmax(1)
     counts = confusion_counts(labels.numpy(), predicted.numpy())
     accuracy = float((predicted == labels).float().mean())
-    for writer in writers(loggers):
+    for writer in tensorboard_writers(loggers):
         figure = confusion_matrix_figure(counts, EMOTIONS, title=f"{split}, epoch {step}: accuracy {accuracy:.1%}")
         writer.add_figure(f"{split}/confusion_matrix", figure, step)
         plt.close(figure)
@@ -73,7 +75,7 @@ def misclassified_figure(images: np.ndarray, true: np.ndarray, probabilities: np
 def log_test_figures(loggers: Iterable[Logger], images: np.ndarray, true: np.ndarray, probabilities: np.ndarray,
                      per_class: int, step: int) -> None:
     """The misclassified faces and one precision-recall curve per class."""
-    for writer in writers(loggers):
+    for writer in tensorboard_writers(loggers):
         figure = misclassified_figure(images, true, probabilities, per_class)
         writer.add_figure("test/misclassified", figure, step)
         plt.close(figure)
@@ -135,9 +137,9 @@ def run_label(run_dir: Path, overrides: Iterable[str], varying: Iterable[str]) -
     """The run's name in TensorBoard's HPARAMS table (its Trial ID): the overrides that tell it from the other runs
     (a sweep's swept keys; all of a single run's), shortened to their last part, then its folder."""
     varying = set(varying)
-    chosen = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in varying] or list(overrides)
-    parts = [o.split("=", 1)[0].split(".")[-1] + "=" + o.split("=", 1)[1] for o in chosen if "=" in o
-             and not o.startswith(("hydra.", "data.root=", "ckpt_path=", "paths."))]
+    parsed = [parse_override(o) for o in overrides]
+    chosen = [o for o in parsed if o.key in varying] or parsed
+    parts = [f"{o.key.split('.')[-1]}={o.value}" for o in chosen if o.value is not None and not is_location(o.key)]
     where = "/".join(run_dir.parts[-2:]) if run_dir.parent.name.isdigit() or run_dir.name.isdigit() else run_dir.name
     return f"{' '.join(parts) or 'defaults'} · {where}"
 
@@ -145,6 +147,6 @@ def run_label(run_dir: Path, overrides: Iterable[str], varying: Iterable[str]) -
 def write_figure(figure: plt.Figure, path: Path, loggers: Iterable[Logger], tag: str, step: int) -> None:
     """A figure as a PNG (written whole or not at all) and as a TensorBoard image; then closed."""
     write_png(figure, path)
-    for writer in writers(loggers):
+    for writer in tensorboard_writers(loggers):
         writer.add_figure(tag, figure, step, close=False)
     plt.close(figure)

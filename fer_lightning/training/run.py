@@ -12,10 +12,9 @@ from pathlib import Path
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
@@ -24,9 +23,10 @@ from fer_lightning.training.dashboards import write_figure
 from fer_lightning.training.callbacks import GatherPredictions, ScheduleOverNewHorizon, StoreConfig, TimeToAccuracy
 from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.overrides import is_location, override_keys, swept_keys
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.core.files import write_json
-from fer_lightning.evaluation.reports import write_report
+from fer_lightning.evaluation.reports import write_split_report
 from fer_lightning.training.resume import resume_point
 from fer_lightning.evaluation.saliency import saliency_grid
 
@@ -67,7 +67,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
         predictions = {"test": gather.test, "val": gather.best_val}  # gathered from every process
         if trainer.is_global_zero:
-            metrics.update(write_reports(predictions, datamodule, out / "report", loggers, trainer.current_epoch,
+            metrics.update(write_run_reports(predictions, datamodule, out / "report", loggers, trainer.current_epoch,
                                          cfg.misclassified_per_class, model, cfg.saliency_per_class))
     if not trainer.is_global_zero:
         return metrics
@@ -107,12 +107,12 @@ def instantiate_logger(cfg: DictConfig, resume_step: int | None) -> Logger:
     return instantiate(cfg)
 
 
-def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodule: FERDataModule, out: Path,
+def write_run_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodule: FERDataModule, out: Path,
                   loggers: list[Logger], epoch: int, misclassified_per_class: int, model: EmotionClassifier,
                   saliency_per_class: int) -> dict[str, float]:
     """The eval report files of the best weights, from the predictions the test loop (and the best val epoch)
     already made; a ``limit_test_batches`` run reports on the faces it tested. Test also goes to TensorBoard."""
-    writer = next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
+    writer = next(iter(dashboards.tensorboard_writers(loggers)), None)
     ece_bins = OmegaConf.load(CONFIG_DIR / "eval.yaml").eval.ece_bins  # one bin count for every report, eval's
     metrics: dict[str, float] = {}
     for split, collected in predictions.items():
@@ -120,7 +120,7 @@ def write_reports(predictions: dict[str, tuple[Tensor, Tensor] | None], datamodu
             continue
         probabilities, labels = (t.numpy() for t in collected)
         sources = datamodule.splits[split].sources[: len(labels)]
-        report = write_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None,
+        report = write_split_report(out / split, sources, labels, probabilities, split, writer if split == "test" else None,
                               run_name=str(out.parent), copy_in_train=datamodule.copy_in_train(split)[: len(labels)],
                               ece_bins=ece_bins)
         if split == "test":
@@ -143,31 +143,21 @@ def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int |
                for name, value in OmegaConf.to_container(cfg.hparams, resolve=False).items()
                if isinstance(value, str) and value.startswith("${")}
     values = dict(OmegaConf.to_container(cfg.hparams, resolve=True))
-    overridden = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    overridden = override_keys(overrides)
     varying = {name for name, source in sources.items() if source in overridden}
     for key in sorted(overridden - set(sources.values())):
-        if key.startswith(("hydra", "paths.", "data.root", "ckpt_path")):
+        if is_location(key):
             continue  # where things are, not what was trained
         value = choices.get(key) or OmegaConf.select(cfg, key.replace("/", "."), default=None)
         if value is not None:
             values[key] = value
             varying.add(key)
-    swept = swept_keys() or overridden
+    swept = swept_keys(sys.argv[1:]) or overridden  # a sweep launched from this process: its swept keys
     # A sweep launched from this process: mark what it varies, not what all its jobs share.
     varying = {name for name in varying if sources.get(name, name) in swept}
     typed = {name: value if isinstance(value, (bool, int, float, str)) else
              str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value) for name, value in values.items()}
     return typed, varying, swept
-
-
-def swept_keys() -> set[str]:
-    """The keys given several values on this process's command line (``-m model.lr=1e-3,3e-4``); empty when the
-    job runs elsewhere (a cluster launcher) or the command line does not parse."""
-    try:
-        parsed = OverridesParser.create().parse_overrides([a for a in sys.argv[1:] if "=" in a and not a.startswith("-")])
-    except Exception:  # not Hydra's grammar: fall back to every override
-        return set()
-    return {o.key_or_group for o in parsed if o.is_sweep_override()}
 
 
 def train_job(cfg: DictConfig) -> float | None:

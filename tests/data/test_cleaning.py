@@ -11,7 +11,7 @@ import pytest
 
 from fer_lightning.data.cleaning import CleaningRules, clean_splits
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.data.readers import read_fer
+from fer_lightning.data.cache import load_fer
 from fer_lightning.data.splits import assign_splits
 from tests.fixtures import random_faces, write_csv, write_folders
 
@@ -62,7 +62,7 @@ def test_every_planted_defect_is_found_dropped_and_reported(tmp_path: Path, layo
         (tmp_path / "train" / "sad").mkdir(exist_ok=True)
         (tmp_path / "train" / "sad" / "Training_40.jpg").write_bytes(b"\xff\xd8 truncated")
         bad = (40, "unreadable")
-    records, rejected = read_fer(root)
+    records, rejected = load_fer(root)
     index = assign_splits(records, val_fraction=0.2, seed=0)
     kept, report = clean_splits(records, index, rejected, CleaningRules())
 
@@ -77,7 +77,7 @@ def test_every_planted_defect_is_found_dropped_and_reported(tmp_path: Path, layo
 
 def test_actions_keep_report_and_alter_test_are_honoured(tmp_path: Path) -> None:
     images, labels, usage = planted()
-    records, rejected = read_fer(write_csv(tmp_path / "fer2013.csv", images, labels, usage))
+    records, rejected = load_fer(write_csv(tmp_path / "fer2013.csv", images, labels, usage))
     index = assign_splits(records, val_fraction=0.2, seed=0)
     rules = CleaningRules(blank="keep", duplicate="report", leak="drop", conflicting="drop", alter_test=True)
     kept, report = clean_splits(records, index, rejected, rules)

@@ -11,14 +11,14 @@ from PIL import Image
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.readers import FaceRecords
-from fer_lightning.data.readers import read_fer as read_with_rejects
+from fer_lightning.data.cache import load_fer
 from fer_lightning.data.splits import assign_splits
 from tests.fixtures import random_faces, write_csv, write_folders
 
 
 def read_fer(root: Path) -> FaceRecords:
     """The records of a source that must read cleanly."""
-    records, rejected = read_with_rejects(root)
+    records, rejected = load_fer(root)
     assert rejected == []
     return records
 
@@ -112,7 +112,7 @@ def test_a_bad_csv_row_is_rejected_with_its_line_and_the_rest_is_read(tmp_path: 
     with path.open("a") as f:
         f.write(row.format(pixels=" ".join(["7"] * 2304)) + "\n")
         f.write(f"{labels[1]},{' '.join(map(str, images[1].ravel()))},Training\n")
-    records, rejected = read_with_rejects(tmp_path)
+    records, rejected = load_fer(tmp_path)
     assert len(rejected) == 1 and rejected[0].source == f"{path}:3" and rejected[0].kind == "malformed"
     assert detail in rejected[0].detail
     np.testing.assert_array_equal(records.images, images)
@@ -126,7 +126,7 @@ def test_unreadable_and_non_image_files_are_rejected_by_name(tmp_path: Path) -> 
     happy.mkdir(exist_ok=True)
     (happy / "broken.jpg").write_bytes(b"not a jpeg")
     (happy / "notes.txt").write_text("hello")
-    records, rejected = read_with_rejects(tmp_path)
+    records, rejected = load_fer(tmp_path)
     assert len(records) == 3
     assert {(Path(r.source).name, r.kind) for r in rejected} == {("broken.jpg", "unreadable"), ("notes.txt", "unreadable")}
     assert any("not a readable image" in r.detail for r in rejected)
@@ -181,12 +181,12 @@ def test_an_unknown_class_folder_stops_the_read_unless_skipped_and_listed(tmp_pa
     with pytest.raises(ValueError, match="contempt: unknown class folder.*data.unknown_classes=skip"):
         read_fer(root)
     with caplog.at_level(logging.WARNING):
-        records, rejected = read_with_rejects(root, unknown_classes="skip")
+        records, rejected = load_fer(root, unknown_classes="skip")
     assert rejected == [] and len(records) == 40 and not any("contempt" in s for s in records.sources)
     lines = [r.getMessage() for r in caplog.records if "contempt" in r.getMessage()]
     assert lines == [f"Skipping unknown class folder {root / 'train' / 'contempt'} (3 files)"]
     with pytest.raises(ValueError, match="data.unknown_classes='ignore': expected error or skip"):
-        read_with_rejects(root, unknown_classes="ignore")
+        FERDataModule(str(root), unknown_classes="ignore")  # before anything is read
 
 
 def test_the_datamodule_applies_unknown_classes_whatever_the_cache_holds(tmp_path: Path) -> None:

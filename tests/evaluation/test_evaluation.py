@@ -18,7 +18,7 @@ from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.evaluation.evaluate import evaluate
 from fer_lightning.evaluation.inference import tta_views
-from fer_lightning.evaluation.reports import classification_report, write_report
+from fer_lightning.evaluation.reports import classification_report, write_split_report
 from fer_lightning.training.run import train
 from tests.conftest import SMALL_CNN
 from tests.fixtures import random_faces, write_folders
@@ -113,7 +113,7 @@ def test_report_of_a_set_without_neutral_and_with_train_copies_scores_each_group
     probabilities[:3, 6] = 2  # three faces predicted neutral, a class the labels do not hold
     probabilities /= probabilities.sum(1, keepdims=True)
     out = tmp_path / "report"
-    metrics = write_report(out, test.sources, test.labels, probabilities, "test", copy_in_train=copy, ece_bins=15)
+    metrics = write_split_report(out, test.sources, test.labels, probabilities, "test", copy_in_train=copy, ece_bins=15)
     predicted = probabilities.argmax(1)
     present = list(range(6))
     assert metrics["macro_f1"] == pytest.approx(f1_score(test.labels, predicted, labels=present, average="macro", zero_division=0))

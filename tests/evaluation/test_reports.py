@@ -28,7 +28,7 @@ def markdown_rows(text: str) -> dict[str, list[str]]:
 
 def test_classification_report_markdown_has_integer_support_and_blank_cells_not_nan(tmp_path: Path) -> None:
     true, probabilities = predictions()
-    reports.write_report(tmp_path, np.array([f"face_{i}.png" for i in range(len(true))]), true, probabilities, "test",
+    reports.write_split_report(tmp_path, np.array([f"face_{i}.png" for i in range(len(true))]), true, probabilities, "test",
                          run_name="outputs/train/runs/x")
     text = (tmp_path / "classification_report.md").read_text()
     rows = markdown_rows(text)
@@ -45,7 +45,7 @@ def test_confusion_matrix_title_carries_accuracy_and_run_name(tmp_path: Path, mo
     monkeypatch.setattr(reports, "confusion_matrix_figure", lambda *a, **k: drawn.append(confusion_matrix_figure(*a, **k)) or drawn[-1])
     true, probabilities = predictions()
     accuracy = (probabilities.argmax(1) == true).mean()
-    reports.write_report(tmp_path, np.array(["f"] * len(true)), true, probabilities, "test", run_name="my_run")
+    reports.write_split_report(tmp_path, np.array(["f"] * len(true)), true, probabilities, "test", run_name="my_run")
     texts = [t.get_text() for t in drawn[0].axes[0].texts] + [drawn[0].axes[0].get_title(loc="left")]
     assert any(f"test: accuracy {accuracy:.1%}" in t for t in texts) and "my_run" in texts
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 10_000
