@@ -28,7 +28,7 @@ def test_debug_preset_composes_and_trains_on_synthetic_faces(make_cfg, preset: s
                 "overfit": ("overfit_batches", 3), "profiler": ("max_epochs", 1)}[preset]
     assert cfg.trainer[expected[0]] == expected[1]
     if preset == "overfit":
-        assert cfg.callbacks.early_stopping.patience >= cfg.trainer.max_epochs
+        assert cfg.callbacks.early_stopping is None  # switched off: val is expected to get worse
     metrics = train(cfg)
     assert metrics["train/loss"] == pytest.approx(metrics["train/loss"])  # trained, and the loss is a number
     if preset == "profiler":

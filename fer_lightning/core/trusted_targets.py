@@ -36,17 +36,17 @@ def _families() -> dict[str, Callable[[Any], bool]]:
     }
 
 
-def _targets_in(node: Any) -> Iterator[tuple[str, Any]]:
+def targets_in(node: Any) -> Iterator[tuple[str, Any]]:
     """(dotted key, target) for every ``_target_`` in a nested dict/list."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "_target_":
                 yield "_target_", value
             else:
-                yield from ((f"{key}.{path}", target) for path, target in _targets_in(value))
+                yield from ((f"{key}.{path}", target) for path, target in targets_in(value))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from ((f"{index}.{path}", target) for path, target in _targets_in(value))
+            yield from ((f"{index}.{path}", target) for path, target in targets_in(value))
 
 
 @functools.cache
@@ -56,7 +56,7 @@ def config_targets(config_dir: Path) -> frozenset[str]:
     for file in config_dir.rglob("*.yaml"):
         if file.relative_to(config_dir).parts[0] in _UNUSED_GROUPS:
             continue
-        found.update(target for _, target in _targets_in(yaml.safe_load(file.read_text())))
+        found.update(target for _, target in targets_in(yaml.safe_load(file.read_text())))
     return frozenset(target for target in found if isinstance(target, str))
 
 
@@ -77,7 +77,7 @@ def is_trusted(target: Any, config_dir: Path) -> bool:
 def check_stored_config(config: DictConfig, source: str | Path, config_dir: Path) -> None:
     """Raise, naming the file and the key, if a stored config names a target this project would not build."""
     plain = OmegaConf.to_container(config, resolve=False)
-    for key, target in _targets_in(plain):
+    for key, target in targets_in(plain):
         if not is_trusted(target, config_dir):
             raise ValueError(
                 f"{source}: its stored config names {key}={target!r}, which fer_lightning does not build from a file "

@@ -3,7 +3,7 @@ reliability_diagram.png, predictions.csv, metrics.json (and the same figures and
 
 Written by ``python -m fer_lightning.eval`` and at the end of every training run, from predictions made once.
 Macro averages in a report run over the classes present in the evaluated split's true labels (a class never
-predicted counting with precision 0), as in the logged metrics (classifier.py); on FER-2013 all seven are
+predicted counting with precision 0), as in the logged metrics (models/classifier.py); on FER-2013 all seven are
 present; on another dataset without, say, neutral, the absent class is named with how often it was
 predicted instead of dragging the mean down with a zero. Leakage-aware numbers split the faces by whether an exact
 pixel copy sits in the train split as read; calibration is the expected calibration error (ECE), and with a

@@ -34,7 +34,7 @@ STAGES = ("train", "val", "test")
 
 def stage_metrics() -> MetricCollection:
     """Accuracy, and precision, recall and F1 per class with each class's support; their macro averages are taken
-    in ``log_stage`` as the reports take them (the mean over the classes present in the labels, see reports.py)."""
+    in ``log_stage`` as the reports take them (the mean over the classes present in the labels, see evaluation/reports.py)."""
     return MetricCollection({
         "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
         "support": MulticlassStatScores(NUM_CLASSES, average=None),

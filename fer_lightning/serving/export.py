@@ -5,7 +5,7 @@ released default model is made.
 The exported model takes raw faces, a float32 batch (N, 1, 48, 48) of gray values in 0..255 (any N), and
 returns (N, 7) probabilities in EMOTIONS order. Scaling to 0..1, resizing to the checkpoint's image_size
 and normalising with its mean and std happen inside, so a caller needs nothing from this project; to get
-a face from a photo, crop and shrink it as fer_lightning/faces.py does. The class names are stored beside
+a face from a photo, crop and shrink it as fer_lightning/serving/faces.py does. The class names are stored beside
 the model (<file>.classes.json), inside it (ONNX metadata_props "classes"; TorchScript extra file
 "classes.json"). A temperature the checkpoint holds (``eval.calibrate=true``) divides the logits inside. The file
 is checked against PyTorch before it appears (export.verify_atol).

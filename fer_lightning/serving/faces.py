@@ -2,7 +2,7 @@
 
 FER-2013's own faces are framed like OpenCV's Haar cascade box: on its test images (upscaled, with a border) the
 cascade's box spans 96-99% of the side, centred, so a margin of 0 crops new photos as the training faces were.
-The detectors that find the boxes are in fer_lightning/detectors.py.
+The detectors that find the boxes are in fer_lightning/serving/detectors.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """EmotionRecognizer: the Python API of predict, the faces in an image and their emotions from a trained checkpoint.
 
 ``python -m fer_lightning.predict`` runs on this same object, so an image gives the same boxes and the same
-probabilities through either: detection (conf/predict/detector/), the crop (fer_lightning/faces.py) and eval's
-transform, Dataset and autocast-matched forward pass (fer_lightning/inference.py).
+probabilities through either: detection (conf/predict/detector/), the crop (fer_lightning/serving/faces.py) and eval's
+transform, Dataset and autocast-matched forward pass (fer_lightning/evaluation/inference.py).
 
     from fer_lightning import EmotionRecognizer
     recognizer = EmotionRecognizer.from_checkpoint(detector="ssd")  # the released default model; or a .ckpt, "last"
