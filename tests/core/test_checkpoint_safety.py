@@ -11,7 +11,11 @@ import torch
 from fer_lightning.core.checkpoints import CONFIG_KEY, read_checkpoint
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.core.trusted_targets import is_trusted
+from fer_lightning.evaluation.evaluate import evaluate
 from fer_lightning.models.trained import LoadedCheckpoint
+from fer_lightning.serving.export import export
+from fer_lightning.serving.predict import predict
+from fer_lightning.serving.recognizer import EmotionRecognizer
 
 
 class Marker:
@@ -59,16 +63,16 @@ def test_the_loader_refuses_a_stored_config_that_names_code(hostile_checkpoint: 
 @pytest.mark.parametrize("entry", ["eval", "predict", "export", "api"])
 def test_no_entry_point_runs_a_hostile_checkpoint(hostile_checkpoint: Path, tmp_path: Path, make_cfg, entry: str) -> None:
     if entry == "api":
-        from fer_lightning.serving.recognizer import EmotionRecognizer
-
-        call = lambda: EmotionRecognizer.from_checkpoint(hostile_checkpoint, overrides=["detect_faces=false"])  # noqa: E731
+        def call() -> object:
+            return EmotionRecognizer.from_checkpoint(hostile_checkpoint, overrides=["detect_faces=false"])
     else:
-        module = __import__(f"fer_lightning.{entry}", fromlist=["x"])
-        run = {"eval": module.evaluate if entry == "eval" else None, "predict": getattr(module, "predict", None),
-               "export": getattr(module, "export", None)}[entry]
+        run = {"eval": evaluate, "predict": predict, "export": export}[entry]
         extra = [f"input={tmp_path}"] if entry == "predict" else []
         cfg = make_cfg(f"ckpt_path={hostile_checkpoint}", *extra, config=entry, fast=False)
-        call = lambda: run(cfg)  # noqa: E731
+
+        def call() -> object:
+            return run(cfg)
+
     with pytest.raises(ValueError, match="nothing was built"):
         call()
     assert not markers(tmp_path)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from fer_lightning.data.analysis import analyze
 from fer_lightning.core.classes import EMOTIONS
-from tests.fixtures import random_faces, write_csv
+from tests.conftest import random_faces, write_csv
 
 
 def test_analysis_files_hold_the_known_counts(make_cfg, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from fer_lightning.data import cache
 from fer_lightning.data.cache import load_fer
-from tests.fixtures import random_faces, write_folders
+from tests.conftest import random_faces, write_folders
 
 
 @pytest.fixture

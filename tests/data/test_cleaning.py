@@ -13,7 +13,7 @@ from fer_lightning.data.cleaning import CleaningRules, clean_splits
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.splits import assign_splits
-from tests.fixtures import random_faces, write_csv, write_folders
+from tests.conftest import random_faces, write_csv, write_folders
 
 
 def planted() -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -10,10 +10,10 @@ from PIL import Image
 
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.data.readers import FaceRecords
+from fer_lightning.data.readers import FaceRecords, read_csv
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.splits import assign_splits
-from tests.fixtures import random_faces, write_csv, write_folders
+from tests.conftest import random_faces, write_csv, write_folders
 
 
 def read_fer(root: Path) -> FaceRecords:
@@ -197,3 +197,18 @@ def test_the_datamodule_applies_unknown_classes_whatever_the_cache_holds(tmp_pat
     assert sum(len(part) for part in skipping.splits.values()) == 40 and any(cache.iterdir())
     with pytest.raises(ValueError, match="contempt: unknown class folder"):  # the cache never hides the folder
         FERDataModule(str(root), cache_dir=str(cache), num_workers=0).setup("test")
+
+
+def test_bad_csv_values_are_named_by_row(tmp_path: Path) -> None:
+    images, labels = random_faces(3, seed=1)
+    path = write_csv(tmp_path / "fer2013.csv", images, labels, ["Training"] * 3)
+    lines = path.read_text().splitlines()
+    pixels = lines[1].split(",")[1].split()
+    lines[1] = f"{labels[0]},{' '.join(['300'] + pixels[1:])},Training"
+    lines[2] = f"{labels[1]},{' '.join(['99999999999999999999999'] + pixels[1:])},Training"
+    path.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")  # with a byte-order mark, as Excel saves
+    records, rejected = read_csv(path)
+    assert len(records) == 1
+    assert [r.source for r in rejected] == [f"{path}:2", f"{path}:3"]
+    assert "outside 0..255 (first: 300)" in rejected[0].detail
+    assert "too large" in rejected[1].detail

@@ -21,7 +21,7 @@ from fer_lightning.evaluation.inference import tta_views
 from fer_lightning.evaluation.reports import classification_report, write_split_report
 from fer_lightning.training.run import train
 from tests.conftest import SMALL_CNN
-from tests.fixtures import random_faces, write_folders
+from tests.conftest import random_faces, write_folders
 
 
 def test_report_numbers_equal_sklearn() -> None:

@@ -11,7 +11,7 @@ import pytest
 from fer_lightning import EmotionRecognizer
 from fer_lightning.serving.faces import Box, crop_face
 from fer_lightning.serving.predict import draw_saliency, predict
-from tests.serving.test_predict import draw_portrait, in_colour
+from tests.conftest import draw_portrait, in_colour
 
 CENTRE = (200, 210)
 

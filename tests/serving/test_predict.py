@@ -24,36 +24,7 @@ from fer_lightning.data.transforms import eval_transform
 from fer_lightning.serving.faces import Box, crop_face
 from fer_lightning.serving.predict import predict
 from fer_lightning.serving.recognizer import detector_config
-
-PROBABILITIES = [f"p_{name}" for name in EMOTIONS]
-
-
-def draw_portrait(height: int, width: int, centre: tuple[int, int], face_width: int, skin: int = 160,
-                  background: int = 200) -> np.ndarray:
-    """A frontal face drawn on a plain gray background: skin oval, hair, shaded eye sockets with eyes, brows,
-    nose and mouth; blurred a little, as a camera would. OpenCV's frontal-face cascade finds it."""
-    image = np.full((height, width), background, np.uint8)
-    cx, cy = centre
-    fw, fh = face_width, round(face_width * 1.3)
-    stroke, aa = max(2, fw // 30), cv2.LINE_AA
-    cv2.ellipse(image, (cx, cy - fh // 2 + fh // 12), (fw // 2 + 4, fh // 3), 0, 180, 360, 50, -1, aa)  # hair
-    cv2.ellipse(image, (cx, cy), (fw // 2, fh // 2), 0, 0, 360, skin, -1, aa)
-    eye_y = cy - fh // 10
-    for side in (-1, 1):
-        eye_x = cx + side * fw // 5
-        cv2.ellipse(image, (eye_x, eye_y), (fw // 8, fw // 14), 0, 0, 360, skin - 60, -1, aa)  # socket shadow
-        cv2.ellipse(image, (eye_x, eye_y), (fw // 12, fw // 24), 0, 0, 360, 230, -1, aa)
-        cv2.circle(image, (eye_x, eye_y), fw // 28, 20, -1, aa)
-        cv2.line(image, (eye_x - fw // 9, eye_y - fw // 7), (eye_x + fw // 9, eye_y - fw // 7), 40, stroke, aa)
-    cv2.line(image, (cx, eye_y + fw // 20), (cx - fw // 20, cy + fh // 8), skin - 50, max(2, fw // 40), aa)  # nose
-    cv2.ellipse(image, (cx, cy + fh // 8), (fw // 10, fw // 25), 0, 0, 360, skin - 40, -1, aa)
-    cv2.ellipse(image, (cx, cy + fh // 4), (fw // 5, fw // 16), 0, 0, 180, 60, stroke, aa)  # smile
-    return cv2.GaussianBlur(image, (0, 0), max(1.0, fw / 80))
-
-
-def in_colour(gray: np.ndarray) -> np.ndarray:
-    """The gray drawing tinted warm, as BGR: photos are colour."""
-    return np.clip(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) * np.array([0.85, 1.0, 1.15]), 0, 255).astype(np.uint8)
+from tests.conftest import PROBABILITIES, draw_portrait, in_colour, random_faces
 
 
 @pytest.fixture
@@ -246,3 +217,18 @@ def test_skipped_files_are_summed_up_in_one_line(predict_cfg, tmp_path: Path, ca
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [f"Skipped 4 of 5 files (3 no face found, 1 not an image): listed in "
                         f"{Path(cfg.paths.output_dir) / 'skipped.csv'}"]
+
+
+def test_predict_skips_a_truncated_jpeg_as_training_would(trained_checkpoint: Path, make_cfg, tmp_path: Path) -> None:
+    import cv2
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    face, _ = random_faces(1, seed=2)
+    cv2.imwrite(str(folder / "whole.jpg"), cv2.resize(face[0], (96, 96)))
+    data = (folder / "whole.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
+    table, skipped = predict(make_cfg(f"ckpt_path={trained_checkpoint}", f"input={folder}", "predict.detect_faces=false",
+                                      config="predict", fast=False))
+    assert list(table["file"].map(lambda f: Path(f).name)) == ["whole.jpg"]
+    assert list(skipped["file"].map(lambda f: Path(f).name)) == ["cut.jpg"] and "truncated" in skipped["reason"][0]

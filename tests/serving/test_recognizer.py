@@ -14,7 +14,7 @@ from PIL import Image
 from fer_lightning import EmotionRecognizer
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.serving.predict import predict
-from tests.serving.test_predict import PROBABILITIES, draw_portrait, in_colour
+from tests.conftest import PROBABILITIES, draw_portrait, in_colour
 
 
 @pytest.mark.parametrize("detector", ["haar", "ssd"])

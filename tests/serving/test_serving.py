@@ -20,7 +20,7 @@ from fer_lightning.serving.export import export, serving_model
 from fer_lightning.serving.predict import predict
 from fer_lightning.serving.recognizer import EmotionRecognizer
 
-from tests.serving.test_predict import draw_portrait, in_colour
+from tests.conftest import draw_portrait, in_colour
 
 
 def faces(n: int = 12) -> np.ndarray:

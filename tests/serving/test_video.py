@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.serving.predict import predict
-from tests.serving.test_predict import PROBABILITIES, draw_portrait, in_colour
+from tests.conftest import PROBABILITIES, draw_portrait, in_colour
 
 FPS, FRAMES, NO_FACE = 10.0, 12, (4, 5)  # frames 4 and 5 show only the background
 

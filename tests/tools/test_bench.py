@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import random_faces, write_csv
+from tests.conftest import random_faces, write_csv
 
 SECTION_LINES = {
     "load": ("load  cold", "load  warm", "load  split + clean"),

@@ -17,13 +17,12 @@ from fer_lightning.core.classes import NUM_CLASSES
 from fer_lightning.evaluation.evaluate import evaluate
 from fer_lightning.evaluation.inference import tta_views
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN
+from tests.conftest import SMALL_CNN, SMALL_RUN
 
-SMALL_RUN = [*SMALL_CNN, "data.synthetic.train=20", "data.batch_size=16", "test=false"]
 
 
 def test_ema_checkpoints_the_averaged_weights_beside_the_raw_ones(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "callbacks=[default,ema]", "callbacks.ema.decay=0.9"))
+    train(make_cfg(*SMALL_RUN, "test=false", "trainer.max_epochs=2", "callbacks=[default,ema]", "callbacks.ema.decay=0.9"))
     saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     averaged, raw = saved["state_dict"], saved["current_model_state"]  # validated and tested with the average
     weights = [key for key in raw if key.startswith("net.") and "running" not in key and "num_batches" not in key]
@@ -48,7 +47,7 @@ def test_mixup_trains_on_soft_targets_and_validates_on_the_true_labels(make_cfg,
 
 
 def test_tencrop_tta_of_a_net_trained_on_random_crops(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=1", "data.crop_size=40"))
+    train(make_cfg(*SMALL_RUN, "test=false", "trainer.max_epochs=1", "data.crop_size=40"))
     best = json.loads((tmp_path / "run" / "metrics.json").read_text())["best_checkpoint"]
     probabilities = {}
     for tta in ("none", "tencrop"):
@@ -74,7 +73,7 @@ def test_compile_falls_back_to_eager_where_the_compiler_fails(make_cfg, monkeypa
     monkeypatch.setattr(torch._inductor.compile_fx, "compile_fx", no_compiler)  # what dynamo's inductor backend calls
     monkeypatch.setattr(torch._dynamo.config, "suppress_errors", False)  # compile=true turns it on: undone after
     torch._dynamo.reset()
-    metrics = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=1", "model.compile=true"))
+    metrics = train(make_cfg(*SMALL_RUN, "test=false", "trainer.max_epochs=1", "model.compile=true"))
     assert calls  # compiling was tried ...
     assert np.isfinite(metrics["val/acc"]) and np.isfinite(metrics["val/loss"])  # ... and the run went on eagerly
     torch._dynamo.reset()

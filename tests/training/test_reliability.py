@@ -16,10 +16,8 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN
-from tests.training.test_train import event_scalars
-
-SMALL_RUN = [*SMALL_CNN, "data.synthetic.train=20", "data.batch_size=16", "trainer.log_every_n_steps=1"]
+from tests.conftest import SMALL_CNN, SMALL_RUN
+from tests.conftest import event_scalars
 
 
 def next_second() -> None:
@@ -150,12 +148,6 @@ def test_ddp_on_cpu_with_two_processes_synchronises_metrics(tmp_path: Path) -> N
     # report's accuracy is computed by rank 0 alone over all of them: they agree only if the sync happened.
     assert saved["test/acc"] == pytest.approx(saved["best/test_accuracy"], abs=1e-6)
     assert (tmp_path / "run" / "train_ddp_process_1.log").is_file()
-
-
-def test_ddp_inside_a_sweep_is_refused_with_the_reason(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "fer_lightning.train", "-m", "trainer=ddp", "model.lr=1e-3,3e-4", "data=synthetic"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0 and "trainer=ddp or trainer.devices=2 inside a sweep (-m)" in result.stderr
 
 
 def test_bad_config_and_resume_inputs_name_what_is_wrong(make_cfg, tmp_path: Path) -> None:

@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN
-
-
-def event_scalars(run: Path) -> EventAccumulator:
-    events = EventAccumulator(str(run / "tensorboard"))
-    events.Reload()
-    return events
+from tests.conftest import SMALL_CNN, event_scalars
 
 
 @pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
