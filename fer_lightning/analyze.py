@@ -1,4 +1,5 @@
-"""python -m fer_lightning.analyze (conf/analyze.yaml): what is in the data and what cleaning found, as files and in TensorBoard."""
+"""python -m fer_lightning.analyze (conf/analyze.yaml):
+what is in the data and what cleaning found, as files and in TensorBoard."""
 
 from __future__ import annotations
 

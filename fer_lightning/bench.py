@@ -1,4 +1,5 @@
-"""python -m fer_lightning.bench (conf/bench.yaml): the numbers behind the README's speed claims, measured in one run."""
+"""python -m fer_lightning.bench (conf/bench.yaml):
+the numbers behind the README's speed claims, measured in one run."""
 
 from __future__ import annotations
 

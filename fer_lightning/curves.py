@@ -1,4 +1,5 @@
-"""python -m fer_lightning.curves (conf/curves.yaml): training runs' val curves on the same axes, per epoch and per minute."""
+"""python -m fer_lightning.curves (conf/curves.yaml):
+training runs' val curves on the same axes, per epoch and per minute."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""python -m fer_lightning.detection_bench (conf/detection_bench.yaml): how often predict's face detectors find FER-2013's own test faces."""
+"""python -m fer_lightning.detection_bench (conf/detection_bench.yaml):
+how often predict's face detectors find FER-2013's own test faces."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""python -m fer_lightning.eval (conf/eval.yaml): a checkpoint's report on one split, from the checkpoint alone."""
+"""python -m fer_lightning.eval (conf/eval.yaml):
+a checkpoint's report on one split, from the checkpoint alone."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""python -m fer_lightning.export (conf/export.yaml): a self-contained model file for serving (ONNX, TorchScript) or the compact checkpoint."""
+"""python -m fer_lightning.export (conf/export.yaml):
+a self-contained model file for serving (ONNX, TorchScript) or the compact checkpoint."""
 
 from __future__ import annotations
 

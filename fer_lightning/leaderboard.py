@@ -1,4 +1,5 @@
-"""python -m fer_lightning.leaderboard (conf/leaderboard.yaml): one table for a sweep (also written when a multirun ends)."""
+"""python -m fer_lightning.leaderboard (conf/leaderboard.yaml):
+one table for a sweep (also written when a multirun ends)."""
 
 from __future__ import annotations
 

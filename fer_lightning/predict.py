@@ -1,4 +1,5 @@
-"""python -m fer_lightning.predict (conf/predict.yaml): the emotions of the faces in new images, videos or a camera."""
+"""python -m fer_lightning.predict (conf/predict.yaml):
+the emotions of the faces in new images, videos or a camera."""
 
 from __future__ import annotations
 

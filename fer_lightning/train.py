@@ -1,4 +1,5 @@
-"""python -m fer_lightning.train (conf/train.yaml): fit, test the best checkpoint (chosen on val), write the run's reports."""
+"""python -m fer_lightning.train (conf/train.yaml):
+fit, test the best checkpoint (chosen on val), write the run's reports."""
 
 from __future__ import annotations
 

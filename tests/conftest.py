@@ -39,8 +39,14 @@ SMALL_CNN = ["model.net.channels=[8,16]", "model.net.dense=[32]"]
 # A training run of a few seconds with a step logged each batch (resume and fault tests look at every step).
 SMALL_RUN = [*SMALL_CNN, "data.synthetic.train=20", "data.batch_size=16", "trainer.log_every_n_steps=1"]
 # FAST's settings for a run on data.root (files the test wrote) instead of the synthetic faces.
-ON_FILES = ["data.cache_dir=null", "data.num_workers=0", "data.batch_size=16", "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+ON_FILES = [
+    "data.cache_dir=null",
+    "data.num_workers=0",
+    "data.batch_size=16",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
 PROBABILITIES = [f"p_{name}" for name in EMOTIONS]  # the probability columns of predictions.csv
 
 
@@ -59,7 +65,9 @@ def compose_cfg(output_dir: Path, *overrides: str, config: str = "train", fast: 
 @pytest.fixture
 def make_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     """cfg(*overrides, config=..., fast=...) -> compose_cfg with outputs in tmp_path/run."""
-    yield lambda *overrides, config="train", fast=True: compose_cfg(tmp_path / "run", *overrides, config=config, fast=fast)
+    yield lambda *overrides, config="train", fast=True: compose_cfg(
+        tmp_path / "run", *overrides, config=config, fast=fast
+    )
     GlobalHydra.instance().clear()
 
 
@@ -89,7 +97,7 @@ def random_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def write_csv(path: Path, images: np.ndarray, labels: np.ndarray, usages: list[str]) -> Path:
     """Kaggle's fer2013.csv layout."""
     lines = ["emotion,pixels,Usage"]
-    lines += [f"{y},{' '.join(map(str, im.ravel()))},{u}" for im, y, u in zip(images, labels, usages)]
+    lines += [f"{y},{' '.join(map(str, im.ravel()))},{u}" for im, y, u in zip(images, labels, usages, strict=True)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -97,7 +105,7 @@ def write_csv(path: Path, images: np.ndarray, labels: np.ndarray, usages: list[s
 def write_folders(root: Path, images: np.ndarray, labels: np.ndarray, usages: list[str]) -> Path:
     """The image-folder re-upload of the same faces: PNG (lossless), so both formats decode to the very same pixels;
     names keep the CSV origin."""
-    for row, (image, label, usage) in enumerate(zip(images, labels, usages)):
+    for row, (image, label, usage) in enumerate(zip(images, labels, usages, strict=True)):
         split = "train" if usage == "Training" else "test"
         folder = root / split / EMOTIONS[label]
         folder.mkdir(parents=True, exist_ok=True)
@@ -105,8 +113,9 @@ def write_folders(root: Path, images: np.ndarray, labels: np.ndarray, usages: li
     return root
 
 
-def draw_portrait(height: int, width: int, centre: tuple[int, int], face_width: int, skin: int = 160,
-                  background: int = 200) -> np.ndarray:
+def draw_portrait(
+    height: int, width: int, centre: tuple[int, int], face_width: int, skin: int = 160, background: int = 200
+) -> np.ndarray:
     """A frontal face drawn on a plain gray background: skin oval, hair, shaded eye sockets with eyes, brows,
     nose and mouth; blurred a little, as a camera would. OpenCV's frontal-face cascade finds it."""
     image = np.full((height, width), background, np.uint8)

@@ -36,7 +36,9 @@ def test_model_and_augment_configs_instantiate(make_cfg, model: str, augment: bo
 
 @pytest.mark.parametrize("model", ["cnn", "resnet50"])
 def test_image_size_sets_the_input_size(make_cfg, model: str) -> None:
-    cfg = make_cfg(f"model={model}", "data.image_size=96", *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"]))
+    cfg = make_cfg(
+        f"model={model}", "data.image_size=96", *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"])
+    )
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     images, _ = next(iter(datamodule.train_dataloader()))
@@ -86,15 +88,19 @@ def without_run_keys(cfg: DictConfig) -> dict:
 def test_every_recipe_composes_and_is_more_than_the_approach_it_starts_from(make_cfg, name: str) -> None:
     cfg = make_cfg(f"experiment={name}", fast=False)
     choices = cfg.hydra.runtime.choices
-    approach = make_cfg(f"model={choices.model}", f"data={choices.data}", f"data.augment={cfg.data.augment}",
-                        fast=False)
+    approach = make_cfg(
+        f"model={choices.model}", f"data={choices.data}", f"data.augment={cfg.data.augment}", fast=False
+    )
     assert without_run_keys(cfg) != without_run_keys(approach), f"experiment={name} only restates an approach"
 
 
 def config_targets() -> list[tuple[str, str]]:
     """(file: key, target) for every _target_ in conf/."""
-    return [(f"{path.relative_to(CONFIG_DIR)}: {key}", target) for path in sorted(CONFIG_DIR.rglob("*.yaml"))
-            for key, target in targets_in(yaml.safe_load(path.read_text()))]
+    return [
+        (f"{path.relative_to(CONFIG_DIR)}: {key}", target)
+        for path in sorted(CONFIG_DIR.rglob("*.yaml"))
+        for key, target in targets_in(yaml.safe_load(path.read_text()))
+    ]
 
 
 @pytest.mark.parametrize(("where", "target"), config_targets(), ids=lambda value: str(value))

@@ -26,10 +26,16 @@ def test_every_debug_preset_is_tested() -> None:
 @pytest.mark.parametrize("preset", PRESETS)
 def test_debug_preset_composes_and_trains_on_synthetic_faces(make_cfg, preset: str) -> None:
     # The preset's own epochs stand (the FAST overrides come first); few faces keep each run to seconds.
-    cfg = make_cfg(f"debug={preset}", *SMALL_CNN, "data.synthetic.train=24", "data.synthetic.val=8", "data.synthetic.test=8")
+    cfg = make_cfg(
+        f"debug={preset}", *SMALL_CNN, "data.synthetic.train=24", "data.synthetic.val=8", "data.synthetic.test=8"
+    )
     assert cfg.task_name == "debug" and cfg.data.num_workers == 0
-    expected = {"fast_dev_run": ("fast_dev_run", True), "limit": ("limit_train_batches", 5),
-                "overfit": ("overfit_batches", 3), "profiler": ("max_epochs", 1)}[preset]
+    expected = {
+        "fast_dev_run": ("fast_dev_run", True),
+        "limit": ("limit_train_batches", 5),
+        "overfit": ("overfit_batches", 3),
+        "profiler": ("max_epochs", 1),
+    }[preset]
     assert cfg.trainer[expected[0]] == expected[1]
     if preset == "overfit":
         assert cfg.callbacks.early_stopping is None  # switched off: val is expected to get worse
@@ -39,7 +45,9 @@ def test_debug_preset_composes_and_trains_on_synthetic_faces(make_cfg, preset: s
         assert (Path(cfg.paths.output_dir) / "fit-profile.txt").is_file()
 
 
-def test_fer_data_root_environment_variable_sets_data_root(make_cfg, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_fer_data_root_environment_variable_sets_data_root(
+    make_cfg, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("FER_DATA_ROOT", str(tmp_path / "faces"))
     assert make_cfg(fast=False).data.root == str(tmp_path / "faces")
     assert make_cfg("data.root=/elsewhere", fast=False).data.root == "/elsewhere"  # the command line still wins
@@ -48,29 +56,54 @@ def test_fer_data_root_environment_variable_sets_data_root(make_cfg, monkeypatch
 
 
 def test_help_names_the_four_approaches_and_the_debug_presets(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "fer_lightning.train", "--help"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "fer_lightning.train", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    for words in ("1. scratch CNN", "2. scratch CNN + augmentation", "VGG16", "ResNet50", "scratch_aug",
-                  "debug=fast_dev_run", "FER_DATA_ROOT", "data.root", "model.lr", "-sc install=bash"):
+    for words in (
+        "1. scratch CNN",
+        "2. scratch CNN + augmentation",
+        "VGG16",
+        "ResNet50",
+        "scratch_aug",
+        "debug=fast_dev_run",
+        "FER_DATA_ROOT",
+        "data.root",
+        "model.lr",
+        "-sc install=bash",
+    ):
         assert words in out.stdout, words
 
 
 ENTRY_POINTS = {  # module -> its config, as pyproject.toml's console scripts and python -m name them
-    "train": "train", "eval": "eval", "predict": "predict", "export": "export", "analyze": "analyze",
-    "bench": "bench", "leaderboard": "leaderboard", "curves": "curves", "detection_bench": "detection_bench",
+    "train": "train",
+    "eval": "eval",
+    "predict": "predict",
+    "export": "export",
+    "analyze": "analyze",
+    "bench": "bench",
+    "leaderboard": "leaderboard",
+    "curves": "curves",
+    "detection_bench": "detection_bench",
 }
 
 
 def test_every_console_script_is_an_entry_points_main() -> None:
     tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
     scripts = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {f"fer-{name}": f"fer_lightning.{name}:main" for name in ENTRY_POINTS if name != "detection_bench"}
+    assert scripts == {
+        f"fer-{name}": f"fer_lightning.{name}:main" for name in ENTRY_POINTS if name != "detection_bench"
+    }
 
 
 @pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
-def test_every_entry_point_composes_its_config(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:
+def test_every_entry_point_composes_its_config(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", [f"fer_lightning.{name}", "--cfg", "job"])
     GlobalHydra.instance().clear()

@@ -66,11 +66,23 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     import paths of this version (core/legacy.py)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, IndexError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        raise ValueError(f"ckpt_path={path} is not a readable checkpoint (truncated, or not written by torch.save): "
-                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        IndexError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as error:
+        raise ValueError(
+            f"ckpt_path={path} is not a readable checkpoint (truncated, or not written by torch.save): "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        ) from None
     if not isinstance(checkpoint, dict) or CONFIG_KEY not in checkpoint:
-        raise ValueError(f"ckpt_path={path} holds no fer-lightning config: not a checkpoint written by fer_lightning.train")
+        raise ValueError(
+            f"ckpt_path={path} holds no fer-lightning config: not a checkpoint written by fer_lightning.train"
+        )
     checkpoint[CONFIG_KEY] = upgrade_config(checkpoint[CONFIG_KEY])  # written before the move: today's import paths
     return checkpoint
 
@@ -100,5 +112,9 @@ def compact_checkpoint(path: Path) -> dict[str, Any]:
     config = dict(checkpoint[CONFIG_KEY])
     # A file meant to travel: eval reads data where the user keeps it, not where the training machine did.
     config["data"] = {**config["data"], "root": DATA_ROOT_DEFAULT}
-    return {CONFIG_KEY: config, TEMPERATURE_KEY: checkpoint.get(TEMPERATURE_KEY, 1.0), "classes": list(EMOTIONS),
-            "state_dict": weights}
+    return {
+        CONFIG_KEY: config,
+        TEMPERATURE_KEY: checkpoint.get(TEMPERATURE_KEY, 1.0),
+        "classes": list(EMOTIONS),
+        "state_dict": weights,
+    }

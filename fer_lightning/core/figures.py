@@ -28,9 +28,14 @@ def class_rows_figure(columns: int, cell: tuple[float, float], title: str) -> tu
     """A grid of face cells, a row per class named at its left, every cell blank until the caller draws in it: the
     sample, misclassified and Grad-CAM figures share one look."""
     width, height = cell
-    figure, axes = plt.subplots(len(EMOTIONS), max(1, columns), figsize=(max(1, columns) * width, len(EMOTIONS) * height),
-                                layout="constrained", squeeze=False)
-    for name, row in zip(EMOTIONS, axes):
+    figure, axes = plt.subplots(
+        len(EMOTIONS),
+        max(1, columns),
+        figsize=(max(1, columns) * width, len(EMOTIONS) * height),
+        layout="constrained",
+        squeeze=False,
+    )
+    for name, row in zip(EMOTIONS, axes, strict=True):
         for ax in row:
             ax.axis("off")
         row[0].text(-0.15, 0.5, name, transform=row[0].transAxes, ha="right", va="center", fontsize=9)
@@ -38,8 +43,9 @@ def class_rows_figure(columns: int, cell: tuple[float, float], title: str) -> tu
     return figure, axes
 
 
-def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str = "Test confusion matrix",
-                            subtitle: str | None = None) -> Figure:
+def confusion_matrix_figure(
+    counts: np.ndarray, class_names: Sequence[str], title: str = "Test confusion matrix", subtitle: str | None = None
+) -> Figure:
     """One panel readable at TensorBoard card size: colour and large numbers are row-normalised rates (recall
     per true class on the diagonal), each cell's count in small type beneath. ``title`` is the caller's (e.g.
     split and accuracy); ``subtitle`` a second, smaller line (e.g. the run's name)."""

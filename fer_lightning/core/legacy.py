@@ -60,7 +60,9 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
 def current_targets(node: Any) -> Any:
     """A nested dict/list with every ``_target_`` under its current name."""
     if isinstance(node, dict):
-        return {key: current_target(value) if key == "_target_" else current_targets(value) for key, value in node.items()}
+        return {
+            key: current_target(value) if key == "_target_" else current_targets(value) for key, value in node.items()
+        }
     if isinstance(node, list):
         return [current_targets(value) for value in node]
     return node

@@ -10,12 +10,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning.data import statistics
-from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.data.cleaning import summarize
-from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.core.figures import plt, write_png
 from fer_lightning.core.files import write_csv
+from fer_lightning.data import statistics
+from fer_lightning.data.cleaning import summarize
+from fer_lightning.data.datamodule import FERDataModule
 
 log = logging.getLogger(__name__)
 

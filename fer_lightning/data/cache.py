@@ -36,9 +36,12 @@ def source_identity(kind: str, path: Path) -> str:
     if kind == "csv":
         files = [str(path)]
     else:  # os.walk/os.stat on strings: 4x faster than rglob on 32k files; links followed, as the reader does
-        files = sorted(os.path.join(folder, name)
-                       for split in ("train", "test")
-                       for folder, _, names in os.walk(path / split, followlinks=True) for name in names)
+        files = sorted(
+            os.path.join(folder, name)
+            for split in ("train", "test")
+            for folder, _, names in os.walk(path / split, followlinks=True)
+            for name in names
+        )
     entries, prefix = [], 0 if path.parent == Path() else len(os.path.join(path.parent, ""))
     for file in files:  # named <source folder>/train/<class>/<file>, whatever the working directory
         stat = os.stat(file)
@@ -64,7 +67,9 @@ def load_fer(
     start = time.perf_counter()
     cached = load_cache(file, key)
     if cached is not None:
-        log.info("Loaded %d faces of %s from the cache %s in %.2f s", len(cached[0]), path, file, time.perf_counter() - start)
+        log.info(
+            "Loaded %d faces of %s from the cache %s in %.2f s", len(cached[0]), path, file, time.perf_counter() - start
+        )
         return cached
     records, rejected = read(path)
     log.info("Decoded %d faces of %s in %.1f s", len(records), path, time.perf_counter() - start)
@@ -82,7 +87,10 @@ def load_cache(file: Path, key: str) -> tuple[FaceRecords, list[Rejected]] | Non
                 log.warning("Cache %s belongs to other data; rebuilding it", file)
                 return None
             records = FaceRecords(saved["images"], saved["labels"], saved["origins"], saved["sources"])
-            rejected = [Rejected(*row) for row in zip(*(saved[f"rejected_{f}"].tolist() for f in ("source", "kind", "detail")))]
+            rejected = [
+                Rejected(*row)
+                for row in zip(*(saved[f"rejected_{f}"].tolist() for f in ("source", "kind", "detail")), strict=True)
+            ]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         log.warning("Cache %s is unreadable (%s); rebuilding it", file, error)
         return None
@@ -92,9 +100,15 @@ def load_cache(file: Path, key: str) -> tuple[FaceRecords, list[Rejected]] | Non
 def save_cache(file: Path, key: str, records: FaceRecords, rejected: list[Rejected]) -> None:
     """Written to a temporary file, then renamed: a crash never leaves half a cache behind."""
     arrays = {
-        "key": np.array(key), "images": records.images, "labels": records.labels, "origins": records.origins,
+        "key": np.array(key),
+        "images": records.images,
+        "labels": records.labels,
+        "origins": records.origins,
         "sources": records.sources,
-        **{f"rejected_{f}": np.array([getattr(r, f) for r in rejected], dtype=str) for f in ("source", "kind", "detail")},
+        **{
+            f"rejected_{f}": np.array([getattr(r, f) for r in rejected], dtype=str)
+            for f in ("source", "kind", "detail")
+        },
     }
 
     def write(tmp: Path) -> None:

@@ -12,12 +12,13 @@ import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch import LightningDataModule
 from lightning.fabric.utilities.seed import pl_worker_init_function
+from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fer_lightning.core.classes import NUM_CLASSES
+from fer_lightning.core.files import write_csv
 from fer_lightning.core.validation import check_choice, check_value
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, copies_in, pixel_hashes, summarize
@@ -25,7 +26,6 @@ from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses
 from fer_lightning.data.splits import SPLITS, assign_splits, split_table
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
-from fer_lightning.core.files import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,18 @@ class FERDataModule(LightningDataModule):
         if self.synthetic is None:
             return load_fer(self.root, self.cache_dir, self.unknown_classes)
         parts = []
-        for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS)):
-            images, labels = make_synthetic_faces(self.synthetic[split], np.random.default_rng([self.split_seed, index]))
-            parts.append(FaceRecords(images, labels, np.full(len(labels), origin),
-                                     np.array([f"synthetic:{split}:{i}" for i in range(len(labels))])))
+        for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS, strict=True)):
+            images, labels = make_synthetic_faces(
+                self.synthetic[split], np.random.default_rng([self.split_seed, index])
+            )
+            parts.append(
+                FaceRecords(
+                    images,
+                    labels,
+                    np.full(len(labels), origin),
+                    np.array([f"synthetic:{split}:{i}" for i in range(len(labels))]),
+                )
+            )
         return FaceRecords.concat(parts), []
 
     def setup(self, stage: str | None = None) -> None:

@@ -45,8 +45,13 @@ def stratified_holdout(images: np.ndarray, labels: np.ndarray, fraction: float, 
     format (CSV or folders) the faces were read in. ``fraction`` in [0, 1) (FERDataModule checks data.val_fraction).
     """
     salt = seed.to_bytes(8, "little", signed=True)
-    keys = np.array([int.from_bytes(hashlib.blake2b(im.tobytes(), digest_size=8, salt=salt[:8]).digest(), "little")
-                     for im in images], dtype=np.uint64)
+    keys = np.array(
+        [
+            int.from_bytes(hashlib.blake2b(im.tobytes(), digest_size=8, salt=salt[:8]).digest(), "little")
+            for im in images
+        ],
+        dtype=np.uint64,
+    )
     chosen = []
     for label in range(NUM_CLASSES):
         members = np.flatnonzero(labels == label)

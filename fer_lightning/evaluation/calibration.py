@@ -35,8 +35,9 @@ def reliability_bins(probabilities: np.ndarray, true: np.ndarray, bins: int) -> 
         accuracy = np.bincount(which, correct.astype(np.float64), minlength=bins) / count
         mean_confidence = np.bincount(which, confidence.astype(np.float64), minlength=bins) / count
     edges = np.linspace(0, 1, bins + 1)
-    return pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "faces": count, "accuracy": accuracy,
-                         "confidence": mean_confidence})
+    return pd.DataFrame(
+        {"lower": edges[:-1], "upper": edges[1:], "faces": count, "accuracy": accuracy, "confidence": mean_confidence}
+    )
 
 
 def expected_calibration_error(probabilities: np.ndarray, true: np.ndarray, bins: int) -> float:
@@ -77,14 +78,23 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
 def reliability_figure(curves: dict[str, pd.DataFrame], title: str, subtitle: str | None = None) -> Figure:
     """Accuracy against mean confidence per bin, one line per curve (e.g. before and after temperature scaling),
     the diagonal being perfect calibration; bars beneath show how many faces each bin holds."""
-    figure, (ax, counts) = plt.subplots(2, 1, figsize=(5.4, 5.8), height_ratios=(3, 1), sharex=True, layout="constrained")
+    figure, (ax, counts) = plt.subplots(
+        2, 1, figsize=(5.4, 5.8), height_ratios=(3, 1), sharex=True, layout="constrained"
+    )
     ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="perfectly calibrated")
-    for (label, table), marker in zip(curves.items(), "os^"):
+    for (label, table), marker in zip(curves.items(), "os^", strict=False):
         filled = table[table["faces"] > 0]
         ax.plot(filled["confidence"], filled["accuracy"], marker=marker, markersize=4, label=label)
     first = next(iter(curves.values()))
-    counts.bar(first["lower"], first["faces"], width=first["upper"] - first["lower"], align="edge", color="tab:blue",
-               alpha=0.6, edgecolor="white")
+    counts.bar(
+        first["lower"],
+        first["faces"],
+        width=first["upper"] - first["lower"],
+        align="edge",
+        color="tab:blue",
+        alpha=0.6,
+        edgecolor="white",
+    )
     ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
     counts.set(xlabel="confidence (top class probability)", ylabel="faces")
     ax.legend(loc="upper left", fontsize=8)

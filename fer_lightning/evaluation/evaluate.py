@@ -10,16 +10,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning.evaluation.calibration import fit_temperature
 from fer_lightning.core.checkpoints import store_temperature
-from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.models.trained import LoadedCheckpoint
-from fer_lightning.core.files import write_json
 from fer_lightning.core.figures import plt, write_png
+from fer_lightning.core.files import write_json
+from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.evaluation.calibration import fit_temperature
 from fer_lightning.evaluation.inference import TTA, TTA_MODES, predict_probabilities
 from fer_lightning.evaluation.reports import write_split_report
 from fer_lightning.evaluation.saliency import saliency_grid
+from fer_lightning.models.trained import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -43,28 +42,56 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     probabilities, true = predictions(trained, datamodule, split, tta, cfg.eval.crop_fraction)
     title = f"{split} (tta={tta})"
     with SummaryWriter(str(out / "tensorboard")) as writer:
-        metrics = write_split_report(out, datamodule.splits[split].sources, true, probabilities, title, writer,
-                               run_name=str(trained.path), copy_in_train=datamodule.copy_in_train(split),
-                               ece_bins=cfg.eval.ece_bins, temperature=None if temperature == 1.0 else temperature)
+        metrics = write_split_report(
+            out,
+            datamodule.splits[split].sources,
+            true,
+            probabilities,
+            title,
+            writer,
+            run_name=str(trained.path),
+            copy_in_train=datamodule.copy_in_train(split),
+            ece_bins=cfg.eval.ece_bins,
+            temperature=None if temperature == 1.0 else temperature,
+        )
         if cfg.eval.saliency_per_class:
-            figure = saliency_grid(trained.model.net, datamodule.splits[split].images, datamodule.transforms["val"],
-                                   true, probabilities, cfg.eval.saliency_per_class, split)
+            figure = saliency_grid(
+                trained.model.net,
+                datamodule.splits[split].images,
+                datamodule.transforms["val"],
+                true,
+                probabilities,
+                cfg.eval.saliency_per_class,
+                split,
+            )
             write_png(figure, out / "gradcam.png")
             writer.add_figure(f"{title}/gradcam", figure)
             plt.close(figure)
-    log.info("%s on %s %s split, tta=%s: %s", trained.path, data_cfg.root or "synthetic", split, tta,
-             {k: round(v, 4) for k, v in metrics.items()})
+    log.info(
+        "%s on %s %s split, tta=%s: %s",
+        trained.path,
+        data_cfg.root or "synthetic",
+        split,
+        tta,
+        {k: round(v, 4) for k, v in metrics.items()},
+    )
     log.info("Report written to %s", out)
     return metrics
 
 
-def predictions(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA,
-                crop_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def predictions(
+    trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA, crop_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of ``split`` with test-time augmentation ``tta``."""
     tencrop_of_crops = tta == "tencrop" and bool(trained.crop_size)  # ten crops of the net's side, from whole faces
     return predict_probabilities(
-        trained.model, datamodule.dataloader(split, whole=tencrop_of_crops), tta, crop_fraction, trained.autocast(),
-        trained.crop_size if tencrop_of_crops else None, description=f"Evaluating {split} (tta={tta})",
+        trained.model,
+        datamodule.dataloader(split, whole=tencrop_of_crops),
+        tta,
+        crop_fraction,
+        trained.autocast(),
+        trained.crop_size if tencrop_of_crops else None,
+        description=f"Evaluating {split} (tta={tta})",
     )
 
 
@@ -88,11 +115,15 @@ def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, 
     if cfg.eval.store_temperature and not trained.is_default_model:
         served = temperature
         if tta != "none":  # predict and export run the model once per face: fit the stored one that way too
-            served = fit_temperature(*predictions(trained, datamodule, "val", "none", cfg.eval.crop_fraction),
-                                     cfg.eval.temperature_max_iter)
+            served = fit_temperature(
+                *predictions(trained, datamodule, "val", "none", cfg.eval.crop_fraction), cfg.eval.temperature_max_iter
+            )
         store_temperature(trained.path, served)
-        log.info("Temperature %.4f (val, tta=none) stored in %s: predict and export apply it from now on", served,
-                 trained.path)
+        log.info(
+            "Temperature %.4f (val, tta=none) stored in %s: predict and export apply it from now on",
+            served,
+            trained.path,
+        )
     elif cfg.eval.store_temperature:
         log.info("Not stored: %s is the released default model (its file is left as shipped)", trained.path)
     return temperature

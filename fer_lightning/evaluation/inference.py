@@ -39,8 +39,13 @@ def tta_views(images: Tensor, tta: TTA, crop_fraction: float, crop_size: int | N
 
 @torch.no_grad()
 def predict_probabilities(
-    model: nn.Module, loader: DataLoader, tta: TTA = "none", crop_fraction: float = 0.9,
-    autocast: AbstractContextManager | None = None, crop_size: int | None = None, description: str | None = None,
+    model: nn.Module,
+    loader: DataLoader,
+    tta: TTA = "none",
+    crop_fraction: float = 0.9,
+    autocast: AbstractContextManager | None = None,
+    crop_size: int | None = None,
+    description: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities (N, classes), true labels (N,)) over a loader, in the loader's order.
 

@@ -18,11 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_lightning.evaluation.calibration import (apply_temperature, expected_calibration_error, negative_log_likelihood,
-                                       reliability_bins, reliability_figure)
 from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.core.figures import confusion_matrix_figure, plt, write_png
 from fer_lightning.core.files import write_csv, write_json, write_text
+from fer_lightning.evaluation.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+    reliability_figure,
+)
 
 
 def confusion_counts(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -57,7 +62,10 @@ def present_classes(true: np.ndarray) -> np.ndarray:
 
 def absent_predictions(true: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
     """Each class absent from the true labels, with how many faces were predicted as it (all of them errors)."""
-    return {EMOTIONS[c]: int((predicted == c).sum()) for c in sorted(set(range(NUM_CLASSES)) - set(present_classes(true).tolist()))}
+    return {
+        EMOTIONS[c]: int((predicted == c).sum())
+        for c in sorted(set(range(NUM_CLASSES)) - set(present_classes(true).tolist()))
+    }
 
 
 def leakage_metrics(true: np.ndarray, predicted: np.ndarray, copy_in_train: np.ndarray) -> dict[str, float]:
@@ -81,7 +89,9 @@ def report_markdown(report: pd.DataFrame, title: str, run_name: str | None = Non
         cells[column] = [("" if pd.isna(value) else f"{value:.4f}") for value in report[column]]
     cells["support"] = [f"{int(value)}" for value in report["support"]]
     heading = f"# {title}\n\n" + (f"Run: {run_name}\n\n" if run_name else "")
-    return heading + cells.to_markdown(colalign=("left", "right", "right", "right", "right"), disable_numparse=True) + "\n"
+    return (
+        heading + cells.to_markdown(colalign=("left", "right", "right", "right", "right"), disable_numparse=True) + "\n"
+    )
 
 
 def extra_markdown(metrics: dict[str, float], absent: dict[str, int], ece_bins: int, leakage: bool) -> str:
@@ -89,29 +99,52 @@ def extra_markdown(metrics: dict[str, float], absent: dict[str, int], ece_bins: 
     lines = []
     if absent:
         named = ", ".join(f"{name} (predicted {count:,} times)" for name, count in absent.items())
-        lines += ["", f"Classes absent from the true labels: {named}; macro averages run over the "
-                      f"{int(metrics['classes_present'])} present."]
-    lines += ["", "## Calibration", "",
-              f"ECE ({ece_bins} equal-width bins): {metrics['ece']:.4f}; NLL: {metrics['nll']:.4f}."]
+        lines += [
+            "",
+            f"Classes absent from the true labels: {named}; macro averages run over the "
+            f"{int(metrics['classes_present'])} present.",
+        ]
+    lines += [
+        "",
+        "## Calibration",
+        "",
+        f"ECE ({ece_bins} equal-width bins): {metrics['ece']:.4f}; NLL: {metrics['nll']:.4f}.",
+    ]
     if "temperature" in metrics:
-        lines.append(f"Temperature fitted on val: {metrics['temperature']:.4f}; after scaling, ECE "
-                     f"{metrics['ece_calibrated']:.4f}, NLL {metrics['nll_calibrated']:.4f} (accuracy unchanged).")
+        lines.append(
+            f"Temperature fitted on val: {metrics['temperature']:.4f}; after scaling, ECE "
+            f"{metrics['ece_calibrated']:.4f}, NLL {metrics['nll_calibrated']:.4f} (accuracy unchanged)."
+        )
     if leakage:
-        lines += ["", "## Leakage: exact pixel copies in the train split (as read, before cleaning)", "",
-                  "| faces | count | accuracy | macro F1 |", "|:--|--:|--:|--:|",
-                  f"| all | {int(metrics['images']):,} | {metrics['accuracy']:.4f} | {metrics['macro_f1']:.4f} |"]
+        lines += [
+            "",
+            "## Leakage: exact pixel copies in the train split (as read, before cleaning)",
+            "",
+            "| faces | count | accuracy | macro F1 |",
+            "|:--|--:|--:|--:|",
+            f"| all | {int(metrics['images']):,} | {metrics['accuracy']:.4f} | {metrics['macro_f1']:.4f} |",
+        ]
         for name, label in (("copy_in_train", "with a copy in train"), ("no_copy", "without")):
             if f"accuracy_{name}" in metrics:
-                lines.append(f"| {label} | {int(metrics[f'images_{name}']):,} | {metrics[f'accuracy_{name}']:.4f} | "
-                             f"{metrics[f'macro_f1_{name}']:.4f} |")
+                lines.append(
+                    f"| {label} | {int(metrics[f'images_{name}']):,} | {metrics[f'accuracy_{name}']:.4f} | "
+                    f"{metrics[f'macro_f1_{name}']:.4f} |"
+                )
             else:
                 lines.append(f"| {label} | 0 | | |")
     return "\n".join(lines) + "\n"
 
 
 def write_split_report(
-    out_dir: Path, sources: np.ndarray, true: np.ndarray, probabilities: np.ndarray, title: str, writer=None,
-    run_name: str | None = None, copy_in_train: np.ndarray | None = None, ece_bins: int = 15,
+    out_dir: Path,
+    sources: np.ndarray,
+    true: np.ndarray,
+    probabilities: np.ndarray,
+    title: str,
+    writer=None,
+    run_name: str | None = None,
+    copy_in_train: np.ndarray | None = None,
+    ece_bins: int = 15,
     temperature: float | None = None,
 ) -> dict[str, float]:
     """All report files for one split into ``out_dir`` (and TensorBoard when ``writer`` is given, under ``title``).
@@ -122,14 +155,22 @@ def write_split_report(
     predicted = probabilities.argmax(1)
     report = classification_report(true, predicted, present_classes(true))
     absent = absent_predictions(true, predicted)
-    predictions = pd.DataFrame({
-        "source": sources, "true": [EMOTIONS[y] for y in true], "predicted": [EMOTIONS[y] for y in predicted],
-        **({"copy_in_train": copy_in_train.astype(bool)} if copy_in_train is not None else {}),
-        **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
-    })
+    predictions = pd.DataFrame(
+        {
+            "source": sources,
+            "true": [EMOTIONS[y] for y in true],
+            "predicted": [EMOTIONS[y] for y in predicted],
+            **({"copy_in_train": copy_in_train.astype(bool)} if copy_in_train is not None else {}),
+            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
+        }
+    )
     metrics = {
         "accuracy": float(report.loc["accuracy", "f1"]),
-        **{f"{avg.split()[0]}_{m}": float(report.loc[avg, m]) for avg in ("macro avg", "weighted avg") for m in ("precision", "recall", "f1")},
+        **{
+            f"{avg.split()[0]}_{m}": float(report.loc[avg, m])
+            for avg in ("macro avg", "weighted avg")
+            for m in ("precision", "recall", "f1")
+        },
         **{f"f1_{name}": float(report.loc[name, "f1"]) for name in EMOTIONS},
         "images": int(len(true)),
         "classes_present": int(len(present_classes(true))),
@@ -140,19 +181,28 @@ def write_split_report(
     curves = {"model": reliability_bins(probabilities, true, ece_bins)}
     if temperature is not None:
         calibrated = apply_temperature(probabilities, temperature)
-        metrics.update(temperature=float(temperature), ece_calibrated=expected_calibration_error(calibrated, true, ece_bins),
-                       nll_calibrated=negative_log_likelihood(calibrated, true))
+        metrics.update(
+            temperature=float(temperature),
+            ece_calibrated=expected_calibration_error(calibrated, true, ece_bins),
+            nll_calibrated=negative_log_likelihood(calibrated, true),
+        )
         curves[f"temperature {temperature:.2f} (fitted on val)"] = reliability_bins(calibrated, true, ece_bins)
     if copy_in_train is not None:
         metrics.update(leakage_metrics(true, predicted, copy_in_train.astype(bool)))
-    figure = confusion_matrix_figure(confusion_counts(true, predicted), EMOTIONS,
-                                     title=f"{title}: accuracy {metrics['accuracy']:.1%} ({len(true):,} faces)",
-                                     subtitle=run_name)
+    figure = confusion_matrix_figure(
+        confusion_counts(true, predicted),
+        EMOTIONS,
+        title=f"{title}: accuracy {metrics['accuracy']:.1%} ({len(true):,} faces)",
+        subtitle=run_name,
+    )
     calibrated_title = f", {metrics['ece_calibrated']:.3f} after T" if temperature is not None else ""
-    reliability = reliability_figure(curves, f"{title}: ECE {metrics['ece']:.3f}{calibrated_title} ({ece_bins} bins)",
-                                     subtitle=run_name)
+    reliability = reliability_figure(
+        curves, f"{title}: ECE {metrics['ece']:.3f}{calibrated_title} ({ece_bins} bins)", subtitle=run_name
+    )
     write_csv(report, out_dir / "classification_report.csv", index=True)
-    markdown = report_markdown(report, title, run_name) + extra_markdown(metrics, absent, ece_bins, copy_in_train is not None)
+    markdown = report_markdown(report, title, run_name) + extra_markdown(
+        metrics, absent, ece_bins, copy_in_train is not None
+    )
     write_text(markdown, out_dir / "classification_report.md")
     write_csv(predictions, out_dir / "predictions.csv")
     write_png(figure, out_dir / "confusion_matrix.png")

@@ -27,7 +27,9 @@ def gradcam_maps(net: nn.Module, images: Tensor, targets: Tensor) -> np.ndarray:
     net = net.eval()
     images = images.to(next(net.parameters()).device).float()
     with torch.enable_grad():
-        attributions = LayerGradCam(net, last_conv(net)).attribute(images, target=targets.tolist(), relu_attributions=True)
+        attributions = LayerGradCam(net, last_conv(net)).attribute(
+            images, target=targets.tolist(), relu_attributions=True
+        )
     maps = LayerAttribution.interpolate(attributions.detach().float(), tuple(images.shape[-2:]), "bilinear")[:, 0]
     peak = maps.flatten(1).amax(1).clamp(min=1e-12)[:, None, None]
     return (maps / peak).cpu().numpy()
@@ -43,23 +45,34 @@ def pick_faces(true: np.ndarray, predicted: np.ndarray, per_class: int) -> list[
     return chosen
 
 
-def saliency_figure(inputs: np.ndarray, maps: np.ndarray, true: np.ndarray, predicted: np.ndarray,
-                    split: str = "test") -> Figure:
+def saliency_figure(
+    inputs: np.ndarray, maps: np.ndarray, true: np.ndarray, predicted: np.ndarray, split: str = "test"
+) -> Figure:
     """A row per true class: each face as the net saw it with its Grad-CAM overlay, titled with the predicted class
     (red when wrong)."""
     rows = [np.flatnonzero(true == label) for label in range(NUM_CLASSES)]
-    figure, axes = class_rows_figure(max(len(r) for r in rows), (1.3, 1.45),
-                                     f"Grad-CAM on {split} faces: true class per row, right then wrong; title = predicted (red: wrong)")
-    for label, (row, members) in enumerate(zip(axes, rows)):
-        for ax, index in zip(row, members):
+    figure, axes = class_rows_figure(
+        max(len(r) for r in rows),
+        (1.3, 1.45),
+        f"Grad-CAM on {split} faces: true class per row, right then wrong; title = predicted (red: wrong)",
+    )
+    for label, (row, members) in enumerate(zip(axes, rows, strict=True)):
+        for ax, index in zip(row, members, strict=False):
             ax.imshow(inputs[index], cmap="gray")
             ax.imshow(maps[index], cmap="jet", alpha=0.4, vmin=0, vmax=1)
             ax.set_title(EMOTIONS[predicted[index]], fontsize=7, color="red" if predicted[index] != label else "black")
     return figure
 
 
-def saliency_grid(net: nn.Module, faces: np.ndarray, transform: Callable[..., dict], true: np.ndarray,
-                  probabilities: np.ndarray, per_class: int, split: str = "test") -> Figure:
+def saliency_grid(
+    net: nn.Module,
+    faces: np.ndarray,
+    transform: Callable[..., dict],
+    true: np.ndarray,
+    probabilities: np.ndarray,
+    per_class: int,
+    split: str = "test",
+) -> Figure:
     """Grad-CAM of the predicted class for ``per_class`` right and wrong faces of each class, through ``transform``
     (the eval pipeline, so the maps are of what the net saw)."""
     predicted = probabilities.argmax(1)

@@ -34,14 +34,17 @@ STAGES = ("train", "val", "test")
 
 def stage_metrics() -> MetricCollection:
     """Accuracy, and precision, recall and F1 per class with each class's support; their macro averages are taken
-    in ``log_stage`` as the reports take them (the mean over the classes present in the labels, see evaluation/reports.py)."""
-    return MetricCollection({
-        "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
-        "support": MulticlassStatScores(NUM_CLASSES, average=None),
-        "precision": MulticlassPrecision(NUM_CLASSES, average=None),
-        "recall": MulticlassRecall(NUM_CLASSES, average=None),
-        "f1": MulticlassF1Score(NUM_CLASSES, average=None),
-    })
+    in ``log_stage`` as the reports take them (the mean over the classes present in the labels, see
+    evaluation/reports.py)."""
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
+            "support": MulticlassStatScores(NUM_CLASSES, average=None),
+            "precision": MulticlassPrecision(NUM_CLASSES, average=None),
+            "recall": MulticlassRecall(NUM_CLASSES, average=None),
+            "f1": MulticlassF1Score(NUM_CLASSES, average=None),
+        }
+    )
 
 
 class EmotionClassifier(LightningModule):
@@ -169,7 +172,7 @@ class EmotionClassifier(LightningModule):
         for name, value in computed.items():
             values[name] = value[present].mean() if value.ndim else value  # per class -> the macro average
             if name == f"{stage}/f1" and stage != "train":
-                values.update({f"{stage}/f1_{emotion}": v for emotion, v in zip(EMOTIONS, value)})
+                values.update({f"{stage}/f1_{emotion}": v for emotion, v in zip(EMOTIONS, value, strict=True)})
         metrics.reset()
         loss.reset()
         accuracy = f"{stage}/acc"
@@ -188,7 +191,9 @@ class EmotionClassifier(LightningModule):
             self.log(f"lr/{group.get('name', 'group')}", float(group["lr"]), on_step=False, on_epoch=True)
 
     def on_train_epoch_end(self) -> None:
-        if self.losses["train_split"].update_count:  # none after resuming from an interruption between training and validation
+        if self.losses[
+            "train_split"
+        ].update_count:  # none after resuming from an interruption between training and validation
             self.log_stage("train")
 
     @property
@@ -229,5 +234,9 @@ class EmotionClassifier(LightningModule):
     def build_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
         """The configured schedule over this run's length (a schedule stepped per batch is told it in steps);
         training/callbacks.py ScheduleOverNewHorizon rebuilds it so on resume."""
-        extra = {"total_steps": int(self.trainer.estimated_stepping_batches)} if self.hparams.scheduler_interval == "step" else {}
+        extra = (
+            {"total_steps": int(self.trainer.estimated_stepping_batches)}
+            if self.hparams.scheduler_interval == "step"
+            else {}
+        )
         return self.scheduler_builder(optimizer, **extra)

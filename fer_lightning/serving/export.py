@@ -28,11 +28,9 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from fer_lightning.core.checkpoints import compact_checkpoint, save_whole
-from fer_lightning.core.classes import EMOTIONS
-from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.core.classes import FACE_SIZE
-from fer_lightning.models.trained import LoadedCheckpoint
+from fer_lightning.core.classes import EMOTIONS, FACE_SIZE
 from fer_lightning.core.files import write_atomically, write_json
+from fer_lightning.models.trained import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +42,15 @@ class ServingModel(nn.Module):
     """Raw 48x48 gray faces in 0..255 -> probabilities, in plain fp32 and contiguous memory (no autocast,
     no channels_last: the exporters and their runtimes see an ordinary CNN)."""
 
-    def __init__(self, net: nn.Module, image_size: int, mean: float, std: float, crop_size: int | None = None,
-                 temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        image_size: int,
+        mean: float,
+        std: float,
+        crop_size: int | None = None,
+        temperature: float = 1.0,
+    ) -> None:
         super().__init__()
         self.net, self.image_size, self.mean, self.std, self.crop_size = net, image_size, mean, std, crop_size
         self.temperature = temperature
@@ -78,8 +83,12 @@ def model_card(trained: LoadedCheckpoint) -> dict[str, Any]:
         "classes": list(EMOTIONS),
         "input": f"faces: float32 (N, 1, {FACE_SIZE}, {FACE_SIZE}), gray values 0..255, any N",
         "output": f"probabilities: float32 (N, {len(EMOTIONS)}), in the order of classes",
-        "preprocessing_inside": {"image_size": data.image_size, "crop_size": trained.crop_size, "mean": data.mean,
-                                 "std": data.std},
+        "preprocessing_inside": {
+            "image_size": data.image_size,
+            "crop_size": trained.crop_size,
+            "mean": data.mean,
+            "std": data.std,
+        },
         "temperature": trained.temperature,
         "net": trained.config.model.net._target_,
         "checkpoint": str(trained.path),
@@ -94,7 +103,11 @@ def export(cfg: DictConfig) -> Path:
     trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root, device="cpu")  # exporters trace on the CPU
     serving, card = serving_model(trained), model_card(trained)
     name = trained.config.model.net._target_.rsplit(".", 1)[-1]
-    file = Path(settings.file).expanduser() if settings.file else Path(cfg.paths.output_dir) / f"fer_{name}{FORMATS[settings.format]}"
+    file = (
+        Path(settings.file).expanduser()
+        if settings.file
+        else Path(cfg.paths.output_dir) / f"fer_{name}{FORMATS[settings.format]}"
+    )
 
     def write(tmp: Path) -> None:
         if settings.format == "weights":
@@ -107,8 +120,10 @@ def export(cfg: DictConfig) -> Path:
         if atol is not None:
             difference = max_difference(tmp, settings.format, serving)
             if difference > atol:
-                raise RuntimeError(f"{file}: the exported probabilities differ from PyTorch's by {difference:.2e} "
-                                   f"> {atol} (export.verify_atol, half_precision_atol for weights); nothing was written")
+                raise RuntimeError(
+                    f"{file}: the exported probabilities differ from PyTorch's by {difference:.2e} "
+                    f"> {atol} (export.verify_atol, half_precision_atol for weights); nothing was written"
+                )
             log.info("Checked %s against PyTorch: largest difference %.1e", file.name, difference)
 
     write_atomically(file, write)
@@ -150,8 +165,14 @@ def save_onnx(serving: ServingModel, card: dict[str, Any], path: Path, opset: in
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
         warnings.filterwarnings("ignore", category=DeprecationWarning, message="The feature will be removed")
         torch.onnx.export(
-            serving, (example_faces(2),), str(path), input_names=["faces"], output_names=["probabilities"],
-            dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=opset, dynamo=dynamo,
+            serving,
+            (example_faces(2),),
+            str(path),
+            input_names=["faces"],
+            output_names=["probabilities"],
+            dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}},
+            opset_version=opset,
+            dynamo=dynamo,
         )
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {"classes": json.dumps(card["classes"]), "fer_lightning": json.dumps(card)})

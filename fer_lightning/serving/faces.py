@@ -33,7 +33,8 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
-    """Three BGR channels: colour detectors were trained on colour photos, and a gray one goes in as three equal channels."""
+    """Three BGR channels: colour detectors were trained on colour photos, and a gray one goes in as three equal
+    channels."""
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) if image.shape[2] == 4 else image
@@ -60,7 +61,9 @@ def cut_square(image: np.ndarray, box: Box, margin: float, angle: float = 0.0) -
     at the border (or one that fills a tight crop) keeps its proportions instead of being stretched.
     """
     left, top, side, _ = face_square(box, margin)
-    turn = cv2.getRotationMatrix2D((left + (side - 1) / 2, top + (side - 1) / 2), angle, 1.0)  # pixel centres: whole numbers
+    turn = cv2.getRotationMatrix2D(
+        (left + (side - 1) / 2, top + (side - 1) / 2), angle, 1.0
+    )  # pixel centres: whole numbers
     turn[:, 2] -= (left, top)  # at angle 0 a whole-pixel shift: the square's pixels exactly
     return cv2.warpAffine(image, turn, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 

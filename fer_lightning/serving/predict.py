@@ -19,11 +19,10 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from fer_lightning.core.classes import EMOTIONS
-from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.files import write_atomically, write_csv, write_json
 from fer_lightning.data.readers import IMAGE_SUFFIXES
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.faces import Box, FoundFace, face_square
-from fer_lightning.core.files import write_atomically, write_csv, write_json
 from fer_lightning.serving.recognizer import EmotionRecognizer
 from fer_lightning.serving.video import VideoSource, VideoWriter, camera_index, is_video
 
@@ -40,9 +39,13 @@ def list_images(path: Path, recursive: bool) -> list[Path]:
     if path.is_file():
         return [path]
     found = path.rglob("*") if recursive else path.iterdir()
-    files = sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    files = sorted(
+        p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
     if not files:
-        raise FileNotFoundError(f"input={path} is a folder with no files{'' if recursive else ' (predict.recursive=false)'}")
+        raise FileNotFoundError(
+            f"input={path} is a folder with no files{'' if recursive else ' (predict.recursive=false)'}"
+        )
     return files
 
 
@@ -58,8 +61,9 @@ def unreadable(file: Path) -> str | None:
     return None
 
 
-def find_faces(files: list[Path], recognizer: EmotionRecognizer, progress_bar: bool
-               ) -> tuple[list[FoundFace], list[dict[str, str]]]:
+def find_faces(
+    files: list[Path], recognizer: EmotionRecognizer, progress_bar: bool
+) -> tuple[list[FoundFace], list[dict[str, str]]]:
     """Every face to predict (with its file), and the files skipped with the reason."""
     faces: list[FoundFace] = []
     skipped: list[dict[str, str]] = []
@@ -81,15 +85,17 @@ def find_faces(files: list[Path], recognizer: EmotionRecognizer, progress_bar: b
 
 def face_rows(boxes: list[Box], probabilities: np.ndarray) -> pd.DataFrame:
     """One row per face: face (left to right), box x/y/w/h, emotion, then p_<emotion> in EMOTIONS order."""
-    return pd.DataFrame({
-        "face": np.arange(len(boxes)),
-        "x": [box.x for box in boxes],
-        "y": [box.y for box in boxes],
-        "w": [box.w for box in boxes],
-        "h": [box.h for box in boxes],
-        "emotion": [EMOTIONS[i] for i in probabilities.argmax(1)],
-        **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
-    })
+    return pd.DataFrame(
+        {
+            "face": np.arange(len(boxes)),
+            "x": [box.x for box in boxes],
+            "y": [box.y for box in boxes],
+            "w": [box.w for box in boxes],
+            "h": [box.h for box in boxes],
+            "emotion": [EMOTIONS[i] for i in probabilities.argmax(1)],
+            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
+        }
+    )
 
 
 def prediction_table(faces: list[FoundFace], probabilities: np.ndarray) -> pd.DataFrame:
@@ -109,7 +115,9 @@ def annotated_path(file: Path, root: Path, out: Path, image_format: str | None, 
     return out / folder / relative
 
 
-def draw_predictions(image: np.ndarray, rows: pd.DataFrame, color: tuple[int, int, int], line_width: float) -> np.ndarray:
+def draw_predictions(
+    image: np.ndarray, rows: pd.DataFrame, color: tuple[int, int, int], line_width: float
+) -> np.ndarray:
     """Each face's box, and "<emotion> <probability>" on a filled tag above it (inside it at the top edge)."""
     thickness = max(1, round(max(image.shape[:2]) * line_width))
     font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, 0.35 * thickness)  # text height ~ 7 strokes
@@ -121,8 +129,16 @@ def draw_predictions(image: np.ndarray, rows: pd.DataFrame, color: tuple[int, in
         tag_height = height + baseline + thickness
         top = row.y - tag_height if row.y >= tag_height else row.y
         cv2.rectangle(image, (row.x, top), (row.x + width + thickness, top + tag_height), color, -1)
-        cv2.putText(image, label, (row.x + thickness // 2, top + height + thickness // 2), font, font_scale, text_color,
-                    thickness, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            label,
+            (row.x + thickness // 2, top + height + thickness // 2),
+            font,
+            font_scale,
+            text_color,
+            thickness,
+            cv2.LINE_AA,
+        )
     return image
 
 
@@ -177,8 +193,9 @@ def video_input(source: str) -> Path | int | None:
     return path if path.is_file() and unreadable(path) == "not an image" and is_video(path) else None
 
 
-def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, settings: DictConfig
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, Path | None]:
+def predict_video(
+    recognizer: EmotionRecognizer, source: Path | int, out: Path, settings: DictConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, Path | None]:
     """Rows per face of every ``every_n_frames``-th frame, frames with no face, and the annotated copy's path (the
     frames between predictions show the latest one). Ctrl+C stops a camera (or a long file) and keeps what was done."""
     video = VideoSource(source, settings.camera_fps)
@@ -187,12 +204,22 @@ def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, 
     latest = frame_rows(label, 0, 0.0, [], np.empty((0, len(EMOTIONS)), np.float32))
     total = min(filter(None, [video.frame_count, settings.max_frames]), default=None)
     try:
-        for index, seconds, frame in tqdm(video.frames(settings.max_frames), desc="frames", unit="frame", total=total,
-                                          disable=not settings.progress_bar):
+        for index, seconds, frame in tqdm(
+            video.frames(settings.max_frames),
+            desc="frames",
+            unit="frame",
+            total=total,
+            disable=not settings.progress_bar,
+        ):
             if index % settings.every_n_frames == 0:
                 found = recognizer.find_faces(frame)
-                latest = frame_rows(label, index, seconds, [face.box for face in found],
-                                    recognizer.probabilities([face.face for face in found]))
+                latest = frame_rows(
+                    label,
+                    index,
+                    seconds,
+                    [face.box for face in found],
+                    recognizer.probabilities([face.face for face in found]),
+                )
                 if found:
                     rows.append(latest)
                 else:
@@ -208,8 +235,14 @@ def predict_video(recognizer: EmotionRecognizer, source: Path | int, out: Path, 
     return table, pd.DataFrame(skipped, columns=SKIPPED_FRAME_COLUMNS), writer.close()
 
 
-def explain(recognizer: EmotionRecognizer, faces: list[FoundFace], table: pd.DataFrame, root: Path, out: Path,
-            settings: DictConfig) -> None:
+def explain(
+    recognizer: EmotionRecognizer,
+    faces: list[FoundFace],
+    table: pd.DataFrame,
+    root: Path,
+    out: Path,
+    settings: DictConfig,
+) -> None:
     """``predict.explain=true``: explained/<file>, the image with each face's Grad-CAM map of its predicted emotion
     over the square it was cut from, and its box and label, so a user sees what the prediction rests on."""
     predicted = np.array([EMOTIONS.index(e) for e in table["emotion"]], np.int64)
@@ -220,7 +253,9 @@ def explain(recognizer: EmotionRecognizer, faces: list[FoundFace], table: pd.Dat
     for file, members in tqdm(by_file.items(), desc="Grad-CAM", unit="file", disable=not settings.progress_bar):
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         for i in members:
-            draw_saliency(image, face_square(faces[i].box, settings.margin), maps[i], settings.explain_alpha, faces[i].angle)
+            draw_saliency(
+                image, face_square(faces[i].box, settings.margin), maps[i], settings.explain_alpha, faces[i].angle
+            )
         drawn = draw_predictions(image, table.iloc[members], tuple(settings.box_color), settings.line_width)
         write_image(drawn, annotated_path(file, root, out, settings.annotated_format, "explained"))
     log.info("Grad-CAM maps of %d faces in %s", len(faces), out / "explained")
@@ -246,7 +281,11 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     recognizer = EmotionRecognizer(LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root), settings)
     if video is not None:
         table, skipped_table, annotated = predict_video(recognizer, video, out, settings)
-        counted, total, what = table["frame"].nunique(), len(set(table["frame"]) | set(skipped_table["frame"])), "frames"
+        counted, total, what = (
+            table["frame"].nunique(),
+            len(set(table["frame"]) | set(skipped_table["frame"])),
+            "frames",
+        )
     else:
         faces, skipped = find_faces(files, recognizer, settings.progress_bar)
         table = prediction_table(faces, recognizer.probabilities([face.face for face in faces]))
@@ -255,10 +294,16 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     write_csv(table, out / "predictions.csv")
     write_csv(skipped_table, out / "skipped.csv")
-    write_json({
-        "checkpoint": str(recognizer.trained.path), "input": source, "classes": list(EMOTIONS),
-        "predictions": table.to_dict(orient="records"), "skipped": skipped_table.to_dict(orient="records"),
-    }, out / "predictions.json")
+    write_json(
+        {
+            "checkpoint": str(recognizer.trained.path),
+            "input": source,
+            "classes": list(EMOTIONS),
+            "predictions": table.to_dict(orient="records"),
+            "skipped": skipped_table.to_dict(orient="records"),
+        },
+        out / "predictions.json",
+    )
     if settings.annotate and video is None:
         for file, rows in table.groupby("file", sort=False):
             image = cv2.imread(file, cv2.IMREAD_COLOR)
@@ -268,7 +313,15 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         explain(recognizer, faces, table, root, out, settings)
     elif settings.explain:
         log.warning("predict.explain=true: Grad-CAM maps are written for images, not for video frames")
-    log.info("%d faces in %d of %d %s on %s -> %s%s", len(table), counted, total, what, recognizer.device, out,
-             f" (annotated video: {annotated.name})" if annotated else "")
+    log.info(
+        "%d faces in %d of %d %s on %s -> %s%s",
+        len(table),
+        counted,
+        total,
+        what,
+        recognizer.device,
+        out,
+        f" (annotated video: {annotated.name})" if annotated else "",
+    )
     log_skipped(skipped_table, total, what, out / "skipped.csv")
     return table, skipped_table

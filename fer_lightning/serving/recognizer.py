@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,20 +24,20 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from fer_lightning.evaluation.calibration import apply_temperature
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.data.datamodule import FaceDataset
 from fer_lightning.data.readers import FaceRecords
 from fer_lightning.data.transforms import eval_transform
+from fer_lightning.evaluation.calibration import apply_temperature
+from fer_lightning.evaluation.inference import predict_probabilities
+from fer_lightning.evaluation.saliency import gradcam_maps
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.detectors import Detector
 from fer_lightning.serving.faces import Box, FoundFace, as_face, crop_face, to_gray
-from fer_lightning.evaluation.inference import predict_probabilities
 from fer_lightning.serving.landmarks import EyeAligner
-from fer_lightning.evaluation.saliency import gradcam_maps
 
-ImageLike = Union[np.ndarray, Image.Image, str, Path]
+ImageLike = np.ndarray | Image.Image | str | Path
 DETECTORS_DIR = CONFIG_DIR / "predict" / "detector"
 
 
@@ -87,10 +87,16 @@ def read_image(image: ImageLike) -> np.ndarray:
         if image.mode in ("L", "I;16", "I", "F"):
             return np.asarray(image.convert("L"))
         return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and (image.ndim == 2 or image.ndim == 3 and image.shape[2] in (1, 3, 4)):
+    if (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and (image.ndim == 2 or image.ndim == 3 and image.shape[2] in (1, 3, 4))
+    ):
         return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
-    raise TypeError(f"expected a path, a PIL image or a uint8 array (H, W) or (H, W, 3|4) in BGR, got {type(image).__name__}"
-                    f"{getattr(image, 'shape', '')}")
+    raise TypeError(
+        f"expected a path, a PIL image or a uint8 array (H, W) or (H, W, 3|4) in BGR, got {type(image).__name__}"
+        f"{getattr(image, 'shape', '')}"
+    )
 
 
 class EmotionRecognizer:
@@ -107,8 +113,13 @@ class EmotionRecognizer:
         self.batch_size: int = settings.batch_size or trained.config.data.batch_size
 
     @classmethod
-    def from_checkpoint(cls, ckpt_path: str | Path | None = None, detector: str = "haar", overrides: Sequence[str] = (),
-                        root: str | Path = "outputs") -> EmotionRecognizer:
+    def from_checkpoint(
+        cls,
+        ckpt_path: str | Path | None = None,
+        detector: str = "haar",
+        overrides: Sequence[str] = (),
+        root: str | Path = "outputs",
+    ) -> EmotionRecognizer:
         """``ckpt_path``: a .ckpt file, ``last`` (the newest training run's last.ckpt under ``root``) or None (the
         released default model);
         ``detector``: a name in conf/predict/detector/; ``overrides``: predict settings, e.g. ``["align=true",
@@ -131,8 +142,12 @@ class EmotionRecognizer:
     def loader(self, faces: Sequence[np.ndarray]) -> DataLoader:
         """48x48 uint8 gray faces through eval's transform and Dataset, in batches of ``batch_size``."""
         stacked = np.stack(list(faces))
-        records = FaceRecords(stacked, np.full(len(stacked), -1, np.int64), np.full(len(stacked), "predict"),
-                              np.array([str(i) for i in range(len(stacked))]))
+        records = FaceRecords(
+            stacked,
+            np.full(len(stacked), -1, np.int64),
+            np.full(len(stacked), "predict"),
+            np.array([str(i) for i in range(len(stacked))]),
+        )
         return DataLoader(FaceDataset(records, eval_transform(self.trained.config.data)), batch_size=self.batch_size)
 
     def probabilities(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
@@ -141,8 +156,9 @@ class EmotionRecognizer:
         if len(faces) == 0:
             return np.empty((0, len(EMOTIONS)), np.float32)
         with torch.inference_mode():
-            probabilities = predict_probabilities(self.trained.model, self.loader(faces),
-                                                  autocast=self.trained.autocast(self.device))[0]
+            probabilities = predict_probabilities(
+                self.trained.model, self.loader(faces), autocast=self.trained.autocast(self.device)
+            )[0]
         temperature = self.trained.temperature
         return probabilities if temperature == 1.0 else apply_temperature(probabilities, temperature)
 
@@ -154,7 +170,9 @@ class EmotionRecognizer:
         with torch.inference_mode(False):  # Grad-CAM needs gradients, also when called under predict's inference mode
             start = 0
             for images, _ in self.loader(faces) if len(faces) else []:
-                found = gradcam_maps(self.trained.model.net, images.clone(), torch.as_tensor(classes[start : start + len(images)]))
+                found = gradcam_maps(
+                    self.trained.model.net, images.clone(), torch.as_tensor(classes[start : start + len(images)])
+                )
                 top = (size - found.shape[-1]) // 2
                 maps[start : start + len(images), top : top + found.shape[-2], top : top + found.shape[-1]] = found
                 start += len(images)
@@ -171,12 +189,17 @@ class EmotionRecognizer:
         probabilities = self.probabilities([found_face.face for faces in found for found_face in faces])
         results, start = [], 0
         for faces in found:
-            results.append([as_result(face.box, p) for face, p in zip(faces, probabilities[start : start + len(faces)])])
+            results.append(
+                [
+                    as_result(face.box, p)
+                    for face, p in zip(faces, probabilities[start : start + len(faces)], strict=True)
+                ]
+            )
             start += len(faces)
         return results
 
 
 def as_result(box: Box, probabilities: np.ndarray) -> dict[str, Any]:
-    emotions = {name: float(p) for name, p in zip(EMOTIONS, probabilities)}
+    emotions = {name: float(p) for name, p in zip(EMOTIONS, probabilities, strict=True)}
     top = max(emotions, key=emotions.__getitem__)
     return {"box": tuple(int(v) for v in box), "emotions": emotions, "top": (top, emotions[top])}

@@ -34,7 +34,10 @@ class VideoSource:
         self.source, self.camera = source, isinstance(source, int)
         self.capture = cv2.VideoCapture(source if self.camera else str(source))
         if not self.capture.isOpened():
-            raise FileNotFoundError(f"input={source}: " + ("no camera with that index" if self.camera else "OpenCV cannot open it as a video"))
+            raise FileNotFoundError(
+                f"input={source}: "
+                + ("no camera with that index" if self.camera else "OpenCV cannot open it as a video")
+            )
         reported = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = reported if reported and 0 < reported < 1000 else fallback_fps
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -68,10 +71,14 @@ class VideoWriter:
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             height, width = frame.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*self.codec), self.fps, (width, height))
+            self.writer = cv2.VideoWriter(
+                str(self.partial), cv2.VideoWriter_fourcc(*self.codec), self.fps, (width, height)
+            )
             if not self.writer.isOpened():
-                raise ValueError(f"predict.video_codec={self.codec} with predict.video_format={self.path.suffix[1:]}: "
-                                 "this OpenCV build cannot write it (try mp4v with mp4, or MJPG with avi)")
+                raise ValueError(
+                    f"predict.video_codec={self.codec} with predict.video_format={self.path.suffix[1:]}: "
+                    "this OpenCV build cannot write it (try mp4v with mp4, or MJPG with avi)"
+                )
         self.writer.write(frame)
 
     def close(self) -> Path | None:

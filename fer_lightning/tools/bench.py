@@ -18,6 +18,8 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import lightning as L
@@ -31,13 +33,12 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.hardware import fastest_precision, precision_choice
 from fer_lightning.core.overrides import parse_override
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import CleaningRules, clean_splits
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.splits import assign_splits
-from fer_lightning.core.hardware import fastest_precision, precision_choice
 
 Results = dict[str, float]
 
@@ -56,7 +57,9 @@ def train_cfg(cfg: DictConfig, model: str, **data: object) -> DictConfig:
     """The real train config for ``model`` (composed inside this Hydra app, plus ``train_overrides``) with
     the bench's own data config, batch size and ``data`` changes."""
     # Random init: speed does not depend on the weights, and ImageNet files may not be here.
-    tcfg = compose("train", overrides=[f"model={model}", "model.pretrained=false", f"seed={cfg.seed}", *cfg.train_overrides])
+    tcfg = compose(
+        "train", overrides=[f"model={model}", "model.pretrained=false", f"seed={cfg.seed}", *cfg.train_overrides]
+    )
     with open_dict(tcfg):
         tcfg.data = cfg.data.copy()
         tcfg.data.merge_with({"batch_size": cfg.batch_size, **data})
@@ -72,7 +75,10 @@ def bench_load(cfg: DictConfig, results: Results) -> None:
         cold = time.perf_counter() - start
         warm = seconds(lambda: load_fer(root, cache_dir), cfg.repeats)
     rules: CleaningRules = instantiate(cfg.data.cleaning)
-    clean = seconds(lambda: clean_splits(records, assign_splits(records, cfg.data.val_fraction, cfg.seed), rejected, rules), cfg.repeats)
+    clean = seconds(
+        lambda: clean_splits(records, assign_splits(records, cfg.data.val_fraction, cfg.seed), rejected, rules),
+        cfg.repeats,
+    )
     print(f"load  {root}: {len(records)} faces, {len(rejected)} unreadable")
     print(f"load  cold (decode + write cache): {cold:8.2f} s")
     print(f"load  warm (from cache):           {warm:8.2f} s   ({cold / warm:.0f}x faster)")
@@ -86,8 +92,12 @@ def bench_matmul(cfg: DictConfig, results: Results) -> None:
     for dtype in (torch.bfloat16, torch.float32):
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         a @ b
-        peaks[str(dtype).split(".")[-1]] = 2 * n**3 / seconds(lambda: a @ b, 5) / 1e9
-    print("matmul peak: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + f" ({torch.get_num_threads()} threads)")
+        peaks[str(dtype).split(".")[-1]] = 2 * n**3 / seconds(partial(torch.matmul, a, b), 5) / 1e9
+    print(
+        "matmul peak: "
+        + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
+        + f" ({torch.get_num_threads()} threads)"
+    )
     results["peak_bf16"], results["peak_fp32"] = peaks["bfloat16"], peaks["float32"]
 
 
@@ -97,6 +107,10 @@ def batches(loader: DataLoader) -> Iterator:
         yield from loader
 
 
+def take(stream: Iterator, n: int) -> list:
+    return list(islice(stream, n))
+
+
 def bench_data(cfg: DictConfig, results: Results) -> None:
     """The data pipeline alone (decode-free: faces are in memory), raw and augmented."""
     for augment in (False, True):
@@ -104,10 +118,13 @@ def bench_data(cfg: DictConfig, results: Results) -> None:
         datamodule.setup("fit")
         stream = batches(datamodule.train_dataloader())
         next(stream)  # workers up
-        elapsed = seconds(lambda: [next(stream) for _ in range(cfg.data_batches)], cfg.repeats)
+        elapsed = seconds(partial(take, stream, cfg.data_batches), cfg.repeats)
         rate = cfg.data_batches * cfg.batch_size / elapsed
         results[f"data_{'augmented' if augment else 'raw'}"] = rate
-        print(f"data  {'augmented' if augment else 'raw':9s} pipeline, {datamodule.num_workers} worker(s): {rate:8.0f} img/s")
+        print(
+            f"data  {'augmented' if augment else 'raw':9s} pipeline, {datamodule.num_workers} worker(s): "
+            f"{rate:8.0f} img/s"
+        )
 
 
 class StepTimer(L.Callback):
@@ -130,8 +147,14 @@ def project_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup
     metrics included; only validation, logging, checkpoints and the progress bar are off."""
     timer = StepTimer(warmup)
     trainer = instantiate(
-        tcfg.trainer, max_steps=warmup + steps + 1, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
+        tcfg.trainer,
+        max_steps=warmup + steps + 1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
     )
     trainer.fit(instantiate(tcfg.model), datamodule=datamodule)
     return timer.rate(tcfg.data.batch_size)
@@ -153,7 +176,9 @@ def plain_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup: 
         images, labels = next(stream)
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
             logits = net(images.contiguous(memory_format=memory))
-        loss = F.cross_entropy(logits.float(), labels, weight=model.class_weights, label_smoothing=tcfg.model.label_smoothing)
+        loss = F.cross_entropy(
+            logits.float(), labels, weight=model.class_weights, label_smoothing=tcfg.model.label_smoothing
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -180,11 +205,18 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
     datamodule.setup("fit")
     memory = "channels_last" if first.model.channels_last else "contiguous"
     _, why = precision_choice(first.trainer.accelerator)
-    print(f"precision {first.trainer.precision}; the machine's fastest: {fastest_precision(first.trainer.accelerator)} ({why})")
-    print(f"train {first.trainer.accelerator}, {first.trainer.precision}, {memory}, batch {cfg.batch_size}, "
-          f"{'augmented' if cfg.augment else 'raw'} data, {datamodule.num_workers} worker(s); "
-          f"{cfg.steps} timed steps after {cfg.warmup_steps}, best of {cfg.repeats}")
-    print(f"{'model':10s} {'project':>9s} {'plain':>9s} {'ratio':>6s} {'GFLOP/img':>10s} {'GFLOP/s':>8s} {'of peak':>8s}")
+    print(
+        f"precision {first.trainer.precision}; "
+        f"the machine's fastest: {fastest_precision(first.trainer.accelerator)} ({why})"
+    )
+    print(
+        f"train {first.trainer.accelerator}, {first.trainer.precision}, {memory}, batch {cfg.batch_size}, "
+        f"{'augmented' if cfg.augment else 'raw'} data, {datamodule.num_workers} worker(s); "
+        f"{cfg.steps} timed steps after {cfg.warmup_steps}, best of {cfg.repeats}"
+    )
+    print(
+        f"{'model':10s} {'project':>9s} {'plain':>9s} {'ratio':>6s} {'GFLOP/img':>10s} {'GFLOP/s':>8s} {'of peak':>8s}"
+    )
     for name in cfg.models:
         tcfg = train_cfg(cfg, name, augment=cfg.augment)
         project, plain = 0.0, 0.0
@@ -193,9 +225,14 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
             plain = max(plain, plain_rate(tcfg, datamodule, cfg.steps, cfg.warmup_steps))
         flops = flops_per_image(tcfg)
         results[f"train_{name}"], results[f"ratio_{name}"] = project, project / plain
-        print(f"{name:10s} {project:9.0f} {plain:9.0f} {project / plain:6.2f} {flops / 1e9:10.3f} "
-              f"{flops * project / 1e9:8.0f} {flops * project / 1e9 / peak:8.0%}")
-    print(f"      img/s; project = Trainer + datamodule + metrics, plain = bare PyTorch loop; of peak = of the {dtype} matmul")
+        print(
+            f"{name:10s} {project:9.0f} {plain:9.0f} {project / plain:6.2f} {flops / 1e9:10.3f} "
+            f"{flops * project / 1e9:8.0f} {flops * project / 1e9 / peak:8.0%}"
+        )
+    print(
+        "      img/s; project = Trainer + datamodule + metrics, plain = bare PyTorch loop; "
+        f"of peak = of the {dtype} matmul"
+    )
 
 
 class ExitAtFirstStep(L.Callback):
@@ -223,9 +260,18 @@ def first_step_seconds(cfg: DictConfig, cache_dir: str, work_dir: Path) -> float
     stamp, log = work_dir / "first_step", work_dir / "train.log"
     stamp.unlink(missing_ok=True)
     command = [
-        sys.executable, "-m", "fer_lightning.train", "model=cnn", *cfg.train_overrides, *forwarded_data_overrides(),
-        f"data.batch_size={cfg.batch_size}", f"data.cache_dir={cache_dir}", "test=false", f"hydra.run.dir={work_dir / 'run'}",
-        "+callbacks.first_step._target_=fer_lightning.tools.bench.ExitAtFirstStep", f"+callbacks.first_step.path={stamp}",
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "model=cnn",
+        *cfg.train_overrides,
+        *forwarded_data_overrides(),
+        f"data.batch_size={cfg.batch_size}",
+        f"data.cache_dir={cache_dir}",
+        "test=false",
+        f"hydra.run.dir={work_dir / 'run'}",
+        "+callbacks.first_step._target_=fer_lightning.tools.bench.ExitAtFirstStep",
+        f"+callbacks.first_step.path={stamp}",
     ]
     start = time.time()
     with log.open("w") as out:
@@ -252,18 +298,29 @@ def bench_startup(cfg: DictConfig, results: Results) -> None:
         warm = min(first_step_seconds(cfg, f"{tmp}/cache", Path(tmp)) for _ in range(cfg.repeats))
     results["startup_warm"] = warm
     print(f"startup cold cache: {cold:6.2f} s from `python -m fer_lightning.train` to the first training step")
-    print(f"startup warm cache: {warm:6.2f} s   (python + imports alone: {imports:.2f} s, "
-          f"of which `import lightning` alone: {floor:.2f} s)")
+    print(
+        f"startup warm cache: {warm:6.2f} s   (python + imports alone: {imports:.2f} s, "
+        f"of which `import lightning` alone: {floor:.2f} s)"
+    )
 
 
 def print_targets(cfg: DictConfig, results: Results) -> None:
     """The issue's targets next to this run's numbers (those the chosen sections measured)."""
     target = cfg.targets
-    checks = [(f"project/plain {name} >= {target.ratio}", results[f"ratio_{name}"], results[f"ratio_{name}"] >= target.ratio)
-              for name in cfg.models if f"ratio_{name}" in results]
+    checks = [
+        (f"project/plain {name} >= {target.ratio}", results[f"ratio_{name}"], results[f"ratio_{name}"] >= target.ratio)
+        for name in cfg.models
+        if f"ratio_{name}" in results
+    ]
     if "data_augmented" in results and "train_cnn" in results:
         times = results["data_augmented"] / results["train_cnn"]
-        checks.append((f"augmented data / scratch CNN training rate >= {target.data_over_cnn}x", times, times >= target.data_over_cnn))
+        checks.append(
+            (
+                f"augmented data / scratch CNN training rate >= {target.data_over_cnn}x",
+                times,
+                times >= target.data_over_cnn,
+            )
+        )
     if "startup_warm" in results:
         warm = results["startup_warm"]
         checks.append((f"warm start to first step < {target.warm_start_s} s", warm, warm < target.warm_start_s))
@@ -271,7 +328,13 @@ def print_targets(cfg: DictConfig, results: Results) -> None:
         print(f"target {label:50s} {value:6.2f}  {'met' if met else 'MISSED'}")
 
 
-SECTIONS = {"load": bench_load, "matmul": bench_matmul, "data": bench_data, "train": bench_train, "startup": bench_startup}
+SECTIONS = {
+    "load": bench_load,
+    "matmul": bench_matmul,
+    "data": bench_data,
+    "train": bench_train,
+    "startup": bench_startup,
+}
 
 
 def bench(cfg: DictConfig) -> Results:
@@ -280,7 +343,9 @@ def bench(cfg: DictConfig) -> Results:
     for name in ("lightning.pytorch", "fer_lightning"):  # the numbers, not every run's set-up chatter
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=PossibleUserWarning)  # "few workers": the data section measures that
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # lightning's own use of a torch deprecation
+    warnings.filterwarnings(
+        "ignore", message=r".*isinstance\(treespec, LeafSpec\).*"
+    )  # lightning's own use of a torch deprecation
     unknown = set(cfg.sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"sections={list(cfg.sections)}: unknown {sorted(unknown)}, expected some of {list(SECTIONS)}")

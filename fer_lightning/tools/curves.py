@@ -11,9 +11,8 @@ import pandas as pd
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.core.files import write_csv
 from fer_lightning.core.figures import plt, write_png
+from fer_lightning.core.files import write_csv
 
 log = logging.getLogger(__name__)
 logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader logs every file it opens at INFO
@@ -28,10 +27,14 @@ def run_curve(run: Path, metric: str) -> pd.DataFrame:
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
     events.Reload()
     if metric not in events.Tags()["scalars"]:
-        raise ValueError(f"{run}: no {metric!r} in its TensorBoard events (has {sorted(events.Tags()['scalars'])[:8]}...)")
+        raise ValueError(
+            f"{run}: no {metric!r} in its TensorBoard events (has {sorted(events.Tags()['scalars'])[:8]}...)"
+        )
     start = events.FirstEventTimestamp()
-    points = pd.DataFrame([(p.step, (p.wall_time - start) / 60, p.value) for p in events.Scalars(metric)],
-                          columns=["step", "minutes", "value"])
+    points = pd.DataFrame(
+        [(p.step, (p.wall_time - start) / 60, p.value) for p in events.Scalars(metric)],
+        columns=["step", "minutes", "value"],
+    )
     # One point per epoch: the n-th distinct step is epoch n, whether the run logged against the epoch or (older
     # runs) the global step; a resumed run's re-logged step counts once, with its latest value.
     points = points.drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
@@ -43,7 +46,7 @@ def curves_figure(curves: dict[str, pd.DataFrame], metric: str) -> plt.Figure:
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
     for label, curve in curves.items():
         best = curve["value"].max()
-        for ax, x in zip(axes, ("epoch", "minutes")):
+        for ax, x in zip(axes, ("epoch", "minutes"), strict=True):
             ax.plot(curve[x], curve["value"], marker="o", markersize=2.5, label=f"{label} (best {best:.3f})")
     axes[0].set(xlabel="epoch", ylabel=metric)
     axes[1].set(xlabel="minutes since the run started")
@@ -63,13 +66,17 @@ def first_reached(curve: pd.DataFrame, thresholds: Sequence[float]) -> dict[floa
     return reached
 
 
-def plot_curves(runs: Sequence[str], labels: Sequence[str] | None, metric: str, file: Path,
-                thresholds: Sequence[float] = ()) -> dict[str, pd.DataFrame]:
+def plot_curves(
+    runs: Sequence[str], labels: Sequence[str] | None, metric: str, file: Path, thresholds: Sequence[float] = ()
+) -> dict[str, pd.DataFrame]:
     """Write the figure (PNG, written whole) and each run's points as CSV beside it; log when each run first reached
     each threshold (time to accuracy); return the curves."""
     if labels and len(labels) != len(runs):
         raise ValueError(f"labels has {len(labels)} entries for {len(runs)} runs: give one per run, or none")
-    curves = {label: run_curve(Path(run), metric) for run, label in zip(runs, labels or [Path(r).name for r in runs])}
+    curves = {
+        label: run_curve(Path(run), metric)
+        for run, label in zip(runs, labels or [Path(r).name for r in runs], strict=True)
+    }
     figure = curves_figure(curves, metric)
     write_png(figure, file)
     plt.close(figure)
@@ -78,8 +85,15 @@ def plot_curves(runs: Sequence[str], labels: Sequence[str] | None, metric: str, 
     log.info("Curves of %d runs: %s (points in %s)", len(curves), file, file.with_suffix(".csv").name)
     for label, curve in curves.items():
         reached = first_reached(curve, thresholds)
-        log.info("%s: %s", label, ", ".join(f"{metric} >= {t:g} " + (f"at epoch {r[0]}, {r[1]:.1f} min" if r else "not reached")
-                                             for t, r in reached.items()) or f"best {curve['value'].max():.4f}")
+        log.info(
+            "%s: %s",
+            label,
+            ", ".join(
+                f"{metric} >= {t:g} " + (f"at epoch {r[0]}, {r[1]:.1f} min" if r else "not reached")
+                for t, r in reached.items()
+            )
+            or f"best {curve['value'].max():.4f}",
+        )
     return curves
 
 

@@ -1,7 +1,8 @@
 """How often predict's face detectors find FER-2013's own test faces (tight crops, faces in a scene, both tilted),
 and how often a model then reads the emotion of the faces found right.
 
-    python -m fer_lightning.detection_bench faces=../shared/fer2013/test step=4 'detectors=[ssd,haar,"haar:pads=[0.0]","ssd:align=true"]'
+    python -m fer_lightning.detection_bench faces=../shared/fer2013/test step=4 \
+        'detectors=[ssd,haar,"haar:pads=[0.0]","ssd:align=true"]'
 
 Test images are made in memory from the faces under ``faces`` (sorted ``*/*.jpg``), nothing is written
 (sizes and angle: conf/detection_bench.yaml):
@@ -13,8 +14,8 @@ Every random choice is seeded by (seed, set, index). A detector spec is a name i
 Prints a Markdown table: found % (a box with IoU >= min_iou with the true face square) / images with a box elsewhere
 % (no IoU >= min_iou: a false face) / images with 2+ boxes % / mean IoU of the best box (over images with a box) /
 median ms per image (detection, alignment and crop) / with ``accuracy=true``, the accuracy of ``ckpt_path``'s model
-(null: the released default) on the faces found, each cut as predict cuts it. ``offset`` picks another subset of the faces (index % step == offset),
-so settings tuned on one subset can be scored on faces they never saw.
+(null: the released default) on the faces found, each cut as predict cuts it. ``offset`` picks another subset of the
+faces (index % step == offset), so settings tuned on one subset can be scored on faces they never saw.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import numpy as np
 from omegaconf import DictConfig
 
 from fer_lightning.core.classes import EMOTIONS
-from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.core.overrides import parse_override
 from fer_lightning.data.readers import folder_class
 from fer_lightning.models.trained import LoadedCheckpoint
@@ -44,7 +44,9 @@ def background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     kind = rng.integers(3)
     if kind == 0:  # smooth noise
         cells = int(rng.integers(4, 16))
-        image = cv2.resize(rng.uniform(0, 255, (cells, cells * 4 // 3)).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+        image = cv2.resize(
+            rng.uniform(0, 255, (cells, cells * 4 // 3)).astype(np.float32), size, interpolation=cv2.INTER_CUBIC
+        )
     elif kind == 1:  # a gradient in a random direction
         theta = rng.uniform(0, 2 * np.pi)
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -72,7 +74,9 @@ def test_image(kind: str, index: int, face: np.ndarray, cfg: DictConfig) -> tupl
     if kind.endswith("_rot"):
         angle = cfg.angle if np.random.default_rng([cfg.seed, 99, index]).integers(2) else -cfg.angle
         turn = cv2.getRotationMatrix2D((box.x + box.w / 2, box.y + box.h / 2), angle, 1.0)
-        image = cv2.warpAffine(image, turn, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        image = cv2.warpAffine(
+            image, turn, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
     return image, box
 
 
@@ -92,9 +96,14 @@ def images(kind: str, cfg: DictConfig) -> Iterator[Sample]:
             yield Sample(image, truth, label)
 
 
-def measure(find: Callable[[np.ndarray], list[FoundFace]], kind: str, cfg: DictConfig,
-            classify: Callable[[list[np.ndarray]], np.ndarray] | None = None) -> str:
-    """One cell: how ``find`` (an image's faces) does on a set, and ``classify`` (faces' probabilities) on what it found."""
+def measure(
+    find: Callable[[np.ndarray], list[FoundFace]],
+    kind: str,
+    cfg: DictConfig,
+    classify: Callable[[list[np.ndarray]], np.ndarray] | None = None,
+) -> str:
+    """One cell: how ``find`` (an image's faces) does on a set, and ``classify`` (faces' probabilities) on what it
+    found."""
     counts, best, times, faces, labels = [], [], [], [], []
     for image, truth, label in images(kind, cfg):
         start = time.perf_counter()
@@ -109,8 +118,10 @@ def measure(find: Callable[[np.ndarray], list[FoundFace]], kind: str, cfg: DictC
     counts_, best_ = np.array(counts), np.array(best)
     hit = best_ >= cfg.min_iou
     elsewhere = (counts_ >= 1) & ~hit
-    cell = (f"{hit.mean():.1%} / {elsewhere.mean():.1%} / {(counts_ >= 2).mean():.1%} / "
-            f"{np.nanmean(best_) if (counts_ >= 1).any() else 0:.2f} / {np.median(times):.0f} ms")
+    cell = (
+        f"{hit.mean():.1%} / {elsewhere.mean():.1%} / {(counts_ >= 2).mean():.1%} / "
+        f"{np.nanmean(best_) if (counts_ >= 1).any() else 0:.2f} / {np.median(times):.0f} ms"
+    )
     if classify is not None:
         right = classify(faces).argmax(1) == np.array(labels, np.int64) if faces else np.zeros(0, bool)
         cell += f" / {right.mean():.1%} acc" if len(right) else " / - acc"  # no face found: nothing to score

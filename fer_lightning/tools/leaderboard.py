@@ -20,9 +20,8 @@ import yaml
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.core.overrides import parse_override
 from fer_lightning.core.files import write_csv, write_text
+from fer_lightning.core.overrides import parse_override
 
 log = logging.getLogger(__name__)
 METRICS = ["val/acc_best", "best/val_macro_f1", "test/acc", "best/test_accuracy", "best/test_macro_f1"]
@@ -36,14 +35,24 @@ def job_row(job: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"job": job.name, "overrides": " ".join(overrides)}
     result = job / "metrics.json"
     if not result.is_file():
-        return {**row, "status": "failed", **configured_hparams(job), "error": "no metrics.json: the job died before it finished"}
+        return {
+            **row,
+            "status": "failed",
+            **configured_hparams(job),
+            "error": "no metrics.json: the job died before it finished",
+        }
     saved = json.loads(result.read_text())
     if saved.get("status") == "failed":
         return {**row, "status": "failed", **configured_hparams(job), "error": saved.get("error", "")}
     metrics = saved.get("metrics", {})
     return {
-        **row, "status": "completed", **saved.get("hparams", {}), **{m: metrics.get(m) for m in METRICS},
-        "epochs": saved.get("epochs"), "seconds_per_epoch": saved.get("seconds_per_epoch", math.nan), "error": "",
+        **row,
+        "status": "completed",
+        **saved.get("hparams", {}),
+        **{m: metrics.get(m) for m in METRICS},
+        "epochs": saved.get("epochs"),
+        "seconds_per_epoch": saved.get("seconds_per_epoch", math.nan),
+        "error": "",
         **{k: v for k, v in saved.items() if k.startswith(TIME_TO)},
     }
 
@@ -122,8 +131,9 @@ def varying_overrides(overrides: list[list[str]]) -> tuple[list[str], list[str]]
     return rows, shared
 
 
-def readable(table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "val/acc_best", digits: int = 3
-             ) -> tuple[pd.DataFrame, dict[str, str]]:
+def readable(
+    table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "val/acc_best", digits: int = 3
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """The view of ``leaderboard``'s table (``overrides``: each row's job overrides, as Hydra saved them): the knobs
     whose values differ between jobs, the metrics (those any job has, and ``rank_by``), epochs, seconds per epoch,
     the differing overrides shortened, errors if a job failed; every cell a readable string. Also what every job
@@ -132,10 +142,16 @@ def readable(table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "va
     timing = sorted(c for c in table.columns if c.startswith(TIME_TO))
     knobs = [c for c in table.columns if c not in FIXED and c not in timing and c != rank_by and c not in overridden]
     varying = [c for c in knobs if table[c].dropna().astype(str).nunique() > 1]
-    shared = {c: readable_number(table[c].dropna().iloc[0], digits) for c in knobs if c not in varying and table[c].notna().any()}
+    shared = {
+        c: readable_number(table[c].dropna().iloc[0], digits)
+        for c in knobs
+        if c not in varying and table[c].notna().any()
+    }
     metrics = [m for m in dict.fromkeys([rank_by, *METRICS]) if m in table and (m == rank_by or table[m].notna().any())]
     view = table[["best", "job", "status", *varying, *metrics, *RUN_COLUMNS, *timing]].copy()
-    view = view.rename(columns={"seconds_per_epoch": "s/epoch", **{c: "min to " + c.rsplit("_", 1)[-1] for c in timing}})
+    view = view.rename(
+        columns={"seconds_per_epoch": "s/epoch", **{c: "min to " + c.rsplit("_", 1)[-1] for c in timing}}
+    )
     view.insert(3, "overrides", "")
     view["overrides"], shared_overrides = varying_overrides(overrides)
     if (table["status"] == "failed").any():
@@ -147,7 +163,9 @@ def readable(table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "va
     return view, shared
 
 
-def sweep_view(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3) -> tuple[pd.DataFrame, dict[str, str]]:
+def sweep_view(
+    sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """``readable`` of a sweep folder's table."""
     return readable(table, [job_overrides(sweep_dir / str(job)) for job in table["job"]], rank_by, digits)
 
@@ -155,13 +173,19 @@ def sweep_view(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int =
 def markdown(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3) -> str:
     view, shared = sweep_view(sweep_dir, table, rank_by, digits)
     failed = int((table["status"] == "failed").sum())
-    text = f"# Sweep {sweep_dir}\n\n{len(table)} jobs ({failed} failed), ranked by {rank_by} (chosen on val); * marks the best job.\n\n"
+    text = (
+        f"# Sweep {sweep_dir}\n\n{len(table)} jobs ({failed} failed), ranked by {rank_by} (chosen on val); "
+        "* marks the best job.\n\n"
+    )
     if "overrides" in shared:
         text += f"Overrides of every job: `{shared.pop('overrides')}`\n\n"
     if shared:
         text += "Same in every job: " + ", ".join(f"{k}={v}" for k, v in shared.items()) + "\n\n"
     view = view.map(lambda cell: cell.replace("|", "\\|"))
-    align = ["right" if column != "job" and all(is_number(cell) for cell in view[column] if cell) else "left" for column in view]
+    align = [
+        "right" if column != "job" and all(is_number(cell) for cell in view[column] if cell) else "left"
+        for column in view
+    ]
     return text + view.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
@@ -180,7 +204,12 @@ def write_leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best", digi
     write_csv(table, sweep_dir / "leaderboard.csv")
     text = markdown(sweep_dir, table, rank_by, digits)
     write_text(text, sweep_dir / "leaderboard.md")
-    log.info("Leaderboard of %d jobs (%d failed): %s", len(table), (table["status"] == "failed").sum(), sweep_dir / "leaderboard.md")
+    log.info(
+        "Leaderboard of %d jobs (%d failed): %s",
+        len(table),
+        (table["status"] == "failed").sum(),
+        sweep_dir / "leaderboard.md",
+    )
     return table
 
 

@@ -56,7 +56,9 @@ class FreezeBackbone(L.Callback):
         if trainer.current_epoch == self.unfreeze_at_epoch and trainer.current_epoch > 0:
             rank_zero_info(f"Epoch {trainer.current_epoch}: unfreezing the backbone")
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
+    ) -> None:
         # Lightning puts the module back in train mode around validation; keep the frozen backbone in eval.
         if self.frozen(trainer):
             pl_module.backbone.eval()
@@ -89,8 +91,10 @@ class TimeToAccuracy(L.Callback):
         for threshold in self.thresholds:
             if float(value) >= threshold and self.key(threshold) not in self.minutes:
                 self.minutes[self.key(threshold)] = self.fitted_seconds() / 60
-                rank_zero_info(f"{self.monitor} reached {threshold:g} after {self.minutes[self.key(threshold)]:.1f} "
-                               f"minutes of fitting (epoch {trainer.current_epoch})")
+                rank_zero_info(
+                    f"{self.monitor} reached {threshold:g} after {self.minutes[self.key(threshold)]:.1f} "
+                    f"minutes of fitting (epoch {trainer.current_epoch})"
+                )
 
     def key(self, threshold: float) -> str:
         return f"minutes_to_{self.monitor.replace('/', '_')}_{threshold:g}"
@@ -123,8 +127,10 @@ class CheckpointOnInterrupt(L.Callback):
             validate_again_in_full(trainer.fit_loop.epoch_loop.val_loop)
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path)
-        rank_zero_info(f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
-                       "resume with ckpt_path=last (or this path) and the same overrides")
+        rank_zero_info(
+            f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
+            "resume with ckpt_path=last (or this path) and the same overrides"
+        )
 
 
 def validate_again_in_full(val_loop: _EvaluationLoop) -> None:
@@ -168,17 +174,27 @@ class GatherPredictions(L.Callback):
             shards = [None] * trainer.world_size
             torch.distributed.all_gather_object(shards, (probabilities, labels))
             count = len(trainer.datamodule.splits[stage]) if trainer.datamodule else None
-            probabilities = torch.stack([p for row in zip(*(s[0] for s in shards)) for p in row])[:count]
-            labels = torch.stack([y for row in zip(*(s[1] for s in shards)) for y in row])[:count]
+            probabilities = torch.stack([p for row in zip(*(s[0] for s in shards), strict=True) for p in row])[:count]
+            labels = torch.stack([y for row in zip(*(s[1] for s in shards), strict=True) for y in row])[:count]
         return probabilities, labels
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.batches["val"].clear()
         self.best_before = pl_module.best_val_accuracy  # before this epoch's; restored on resume
 
-    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Tensor,
-                                batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.keep("val", outputs, batch)
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Tensor,
+        batch: tuple[Tensor, Tensor],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """``outputs``: validation_step's (or test_step's) logits."""
+        self.keep("test" if trainer.testing else "val", outputs, batch)
+
+    on_test_batch_end = on_validation_batch_end
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # After the module's epoch-end logging (callbacks' on_validation_epoch_end runs before it), as ModelCheckpoint.
@@ -191,10 +207,6 @@ class GatherPredictions(L.Callback):
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.batches["test"].clear()
-
-    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Tensor,
-                          batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.keep("test", outputs, batch)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.test = self.gathered(trainer, "test")
@@ -220,7 +232,7 @@ class ScheduleOverNewHorizon(L.Callback):
             fresh.last_epoch = restored.last_epoch
             closed_form = getattr(fresh, "_get_closed_form_lr", fresh.get_lr)  # cosine's own get_lr is recursive
             lrs = closed_form()
-            for group, value in zip(fresh.optimizer.param_groups, lrs):
+            for group, value in zip(fresh.optimizer.param_groups, lrs, strict=True):
                 group["lr"] = value
             fresh._last_lr = list(lrs)
             config.scheduler = fresh

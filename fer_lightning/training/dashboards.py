@@ -15,8 +15,8 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.core.classes import EMOTIONS
-from fer_lightning.core.overrides import is_location, parse_override
 from fer_lightning.core.figures import class_rows_figure, confusion_matrix_figure, plt, write_png
+from fer_lightning.core.overrides import is_location, parse_override
 from fer_lightning.evaluation.reports import confusion_counts
 
 Knob = bool | int | float | str
@@ -30,6 +30,7 @@ def tensorboard_writers(loggers: Iterable[Logger]) -> list[SummaryWriter]:
 def custom_scalars_layout() -> dict:
     """Train against val on one chart for loss, accuracy and macro F1 (where overfitting shows), and the seven
     per-class F1 on one chart, in TensorBoard's Custom Scalars tab."""
+
     def pair(name: str) -> list:
         return ["Multiline", [f"^train/{name}$", f"^val/{name}$"]]
 
@@ -61,19 +62,26 @@ def log_confusion_matrix(loggers: Iterable[Logger], split: str, collected: tuple
 def misclassified_figure(images: np.ndarray, true: np.ndarray, probabilities: np.ndarray, per_class: int) -> plt.Figure:
     """A row per true class: its most confidently wrong faces, each titled with the predicted class and probability."""
     predicted = probabilities.argmax(1)
-    figure, axes = class_rows_figure(per_class, (1.25, 1.45),
-                                     "Misclassified test faces: true class per row; predicted class and its probability")
+    figure, axes = class_rows_figure(
+        per_class, (1.25, 1.45), "Misclassified test faces: true class per row; predicted class and its probability"
+    )
     for label, row in enumerate(axes):
         wrong = np.flatnonzero((true == label) & (predicted != label))
         wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:per_class]
-        for ax, index in zip(row, wrong):
+        for ax, index in zip(row, wrong, strict=False):
             ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
             ax.set_title(f"{EMOTIONS[predicted[index]]} {probabilities[index, predicted[index]]:.2f}", fontsize=7)
     return figure
 
 
-def log_test_figures(loggers: Iterable[Logger], images: np.ndarray, true: np.ndarray, probabilities: np.ndarray,
-                     per_class: int, step: int) -> None:
+def log_test_figures(
+    loggers: Iterable[Logger],
+    images: np.ndarray,
+    true: np.ndarray,
+    probabilities: np.ndarray,
+    per_class: int,
+    step: int,
+) -> None:
     """The misclassified faces and one precision-recall curve per class."""
     for writer in tensorboard_writers(loggers):
         figure = misclassified_figure(images, true, probabilities, per_class)
@@ -85,18 +93,28 @@ def log_test_figures(loggers: Iterable[Logger], images: np.ndarray, true: np.nda
 
 def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
     content = SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME, content=data.SerializeToString())
-    return Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=content), tensor=TensorProto(dtype="DT_FLOAT"))])
+    return Summary(
+        value=[
+            Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=content), tensor=TensorProto(dtype="DT_FLOAT"))
+        ]
+    )
 
 
-def hparams_summaries(knobs: Mapping[str, Knob], metrics: Iterable[str], varying: Iterable[str], group: str) -> list[Summary]:
+def hparams_summaries(
+    knobs: Mapping[str, Knob], metrics: Iterable[str], varying: Iterable[str], group: str
+) -> list[Summary]:
     """TensorBoard's HPARAMS records for one run, with each knob's real type (bool, number, str) and the knobs a
     sweep varies marked ``differs``, which TensorBoard shows by default. torch's own ``hparams()`` writes bools as
     numbers and marks nothing; the swept knob could then be hidden among the first five ticked alphabetically."""
     varying = set(varying)
     kinds = {bool: api_pb2.DATA_TYPE_BOOL, str: api_pb2.DATA_TYPE_STRING}
     experiment = api_pb2.Experiment(
-        hparam_infos=[api_pb2.HParamInfo(name=name, type=kinds.get(type(value), api_pb2.DATA_TYPE_FLOAT64),
-                                          differs=name in varying) for name, value in knobs.items()],
+        hparam_infos=[
+            api_pb2.HParamInfo(
+                name=name, type=kinds.get(type(value), api_pb2.DATA_TYPE_FLOAT64), differs=name in varying
+            )
+            for name, value in knobs.items()
+        ],
         metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in metrics],
     )
     start = plugin_data_pb2.SessionStartInfo(group_name=group)
@@ -111,13 +129,24 @@ def hparams_summaries(knobs: Mapping[str, Knob], metrics: Iterable[str], varying
     version = metadata.PLUGIN_DATA_VERSION
     return [
         _summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment, version=version)),
-        _summary(metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=start, version=version)),
-        _summary(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end, version=version)),
+        _summary(
+            metadata.SESSION_START_INFO_TAG,
+            plugin_data_pb2.HParamsPluginData(session_start_info=start, version=version),
+        ),
+        _summary(
+            metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end, version=version)
+        ),
     ]
 
 
-def log_hparams(loggers: Iterable[Logger], knobs: Mapping[str, Knob], metrics: Mapping[str, float], varying: Iterable[str],
-                group: str, config_yaml: str) -> None:
+def log_hparams(
+    loggers: Iterable[Logger],
+    knobs: Mapping[str, Knob],
+    metrics: Mapping[str, float],
+    varying: Iterable[str],
+    group: str,
+    config_yaml: str,
+) -> None:
     """One HPARAMS entry per run with its final metrics (as hp/<metric> scalars), and the whole config as text."""
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):

@@ -55,14 +55,19 @@ def markers(tmp_path: Path) -> list[Path]:
 
 
 def test_the_loader_refuses_a_stored_config_that_names_code(hostile_checkpoint: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"hostile.ckpt: its stored config names (model|data)\.extra.*nothing was built"):
+    with pytest.raises(
+        ValueError, match=r"hostile.ckpt: its stored config names (model|data)\.extra.*nothing was built"
+    ):
         LoadedCheckpoint.load(hostile_checkpoint, device="cpu")
     assert not markers(tmp_path)
 
 
 @pytest.mark.parametrize("entry", ["eval", "predict", "export", "api"])
-def test_no_entry_point_runs_a_hostile_checkpoint(hostile_checkpoint: Path, tmp_path: Path, make_cfg, entry: str) -> None:
+def test_no_entry_point_runs_a_hostile_checkpoint(
+    hostile_checkpoint: Path, tmp_path: Path, make_cfg, entry: str
+) -> None:
     if entry == "api":
+
         def call() -> object:
             return EmotionRecognizer.from_checkpoint(hostile_checkpoint, overrides=["detect_faces=false"])
     else:
@@ -78,10 +83,8 @@ def test_no_entry_point_runs_a_hostile_checkpoint(hostile_checkpoint: Path, tmp_
     assert not markers(tmp_path)
 
 
-def test_a_resume_from_a_hostile_checkpoint_is_refused(hostile_checkpoint: Path, tmp_path: Path,
-                                                                   make_cfg) -> None:
+def test_a_resume_from_a_hostile_checkpoint_is_refused(hostile_checkpoint: Path, tmp_path: Path, make_cfg) -> None:
     from fer_lightning.training.run import train
-
     from tests.conftest import SMALL_CNN
 
     with pytest.raises(ValueError, match="nothing was built"):

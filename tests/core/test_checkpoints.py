@@ -19,7 +19,10 @@ def test_checkpoint_writes_are_atomic_on_a_full_disk(tmp_path: Path, monkeypatch
     big = {"weights": torch.zeros(200_000)}  # about 800 kB
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode
+        == 0
+    )
     try:
         if not mounted:  # no permission to mount: the disk fills after 64 kB of any file, as a tmpfs would
             import fer_lightning.core.checkpoints as module

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from fer_lightning.core import hardware
 from fer_lightning.core.hardware import fastest_precision, inference_autocast
 
@@ -12,8 +13,9 @@ from fer_lightning.core.hardware import fastest_precision, inference_autocast
     ("amx", "avx512_bf16", "expected"),
     [(False, False, "32-true"), (False, True, "bf16-mixed"), (True, False, "bf16-mixed"), (True, True, "bf16-mixed")],
 )
-def test_a_cpu_trains_in_bf16_only_with_bf16_instructions(monkeypatch: pytest.MonkeyPatch, amx: bool,
-                                                          avx512_bf16: bool, expected: str) -> None:
+def test_a_cpu_trains_in_bf16_only_with_bf16_instructions(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, expected: str
+) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
@@ -23,14 +25,17 @@ def test_a_cpu_trains_in_bf16_only_with_bf16_instructions(monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize("native", [False, True])
-def test_the_composed_training_config_follows_the_hardware(make_cfg, monkeypatch: pytest.MonkeyPatch,
-                                                           native: bool) -> None:
+def test_the_composed_training_config_follows_the_hardware(
+    make_cfg, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
     monkeypatch.setattr(hardware, "cpu_bf16_hardware", lambda: (native, "patched"))
     assert make_cfg().trainer.precision == ("bf16-mixed" if native else "32-true")
 
 
 @pytest.mark.parametrize("native", [False, True])
-def test_inference_runs_bf16_only_for_a_bf16_net_on_bf16_hardware(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+def test_inference_runs_bf16_only_for_a_bf16_net_on_bf16_hardware(
+    monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
     monkeypatch.setattr(hardware, "cpu_bf16_hardware", lambda: (native, "patched"))
     weight = torch.randn(8, 8)
     x = torch.randn(4, 8)

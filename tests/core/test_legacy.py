@@ -37,8 +37,11 @@ def old_checkpoint(trained_checkpoint: Path, tmp_path: Path) -> Path:
     FERDataModule took then (as the released model's file has them)."""
     checkpoint = torch.load(trained_checkpoint, map_location="cpu", weights_only=True)  # as written, not upgraded
     config = checkpoint[CONFIG_KEY]
-    config["model"]["scheduler"] = {"_target_": "fer_lightning.models.schedules.warmup_cosine", "_partial_": True,
-                                    "warmup_fraction": 0.03}
+    config["model"]["scheduler"] = {
+        "_target_": "fer_lightning.models.schedules.warmup_cosine",
+        "_partial_": True,
+        "warmup_fraction": 0.03,
+    }
     config["data"]["seed"] = 42
     checkpoint[CONFIG_KEY] = as_written_before_the_move(config)
     path = tmp_path / "old_layout.ckpt"
@@ -55,8 +58,9 @@ def test_the_fixture_is_written_in_the_old_layout(old_checkpoint: Path) -> None:
     assert not is_trusted("fer_lightning.classifier.EmotionClassifier", CONFIG_DIR)  # refused, were it not upgraded
 
 
-def test_an_old_layout_checkpoint_loads_under_todays_names_and_predicts_as_before(old_checkpoint: Path,
-                                                                                  trained_checkpoint: Path) -> None:
+def test_an_old_layout_checkpoint_loads_under_todays_names_and_predicts_as_before(
+    old_checkpoint: Path, trained_checkpoint: Path
+) -> None:
     old = LoadedCheckpoint.load(old_checkpoint, device="cpu")
     assert old.config.model._target_ == "fer_lightning.models.classifier.EmotionClassifier"
     assert old.config.model.scheduler._target_ == "fer_lightning.models.schedules.warmup_cosine"
@@ -64,7 +68,9 @@ def test_an_old_layout_checkpoint_loads_under_todays_names_and_predicts_as_befor
     assert "seed" not in old.config.data
     faces = torch.rand(4, 1, 48, 48)
     with torch.no_grad():
-        torch.testing.assert_close(old.model(faces), LoadedCheckpoint.load(trained_checkpoint, device="cpu").model(faces))
+        torch.testing.assert_close(
+            old.model(faces), LoadedCheckpoint.load(trained_checkpoint, device="cpu").model(faces)
+        )
 
 
 def test_eval_and_resume_read_an_old_layout_checkpoint(old_checkpoint: Path, make_cfg, tmp_path: Path) -> None:
@@ -75,8 +81,11 @@ def test_eval_and_resume_read_an_old_layout_checkpoint(old_checkpoint: Path, mak
 
 
 def test_the_upgrade_renames_moved_targets_and_leaves_the_rest() -> None:
-    stored = {"a": {"_target_": "fer_lightning.callbacks.WriteLeaderboard"}, "b": [{"_target_": "os.system"}],
-              "c": {"_target_": "fer_lightning.bench.ExitAtFirstStep", "x": "fer_lightning.callbacks.Other"}}
+    stored = {
+        "a": {"_target_": "fer_lightning.callbacks.WriteLeaderboard"},
+        "b": [{"_target_": "os.system"}],
+        "c": {"_target_": "fer_lightning.bench.ExitAtFirstStep", "x": "fer_lightning.callbacks.Other"},
+    }
     assert upgrade_config(stored) == {
         "a": {"_target_": "fer_lightning.tools.leaderboard.WriteLeaderboard"},
         "b": [{"_target_": "os.system"}],  # unknown: left as it is, for the trusted-targets check to refuse

@@ -19,7 +19,14 @@ def test_an_override_parses_into_prefix_key_and_value_and_back() -> None:
 def test_keys_locations_and_swept_keys() -> None:
     assert override_keys(["model.lr=1", "~callbacks.ema", "+data.root=x"]) == {"model.lr", "data.root"}
     assert [is_location(k) for k in ("data.root", "hydra.sweep.dir", "paths.root", "ckpt_path", "model.lr")] == [
-        True, True, True, True, False]
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
     assert swept_keys(["-m", "model.lr=1e-3,3e-4", "data.batch_size=64", "model/optimizer=adamw,sgd"]) == {
-        "model.lr", "model/optimizer"}
+        "model.lr",
+        "model/optimizer",
+    }
     assert swept_keys(["model.lr=[unclosed"]) == set()  # not Hydra's grammar: none

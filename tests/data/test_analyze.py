@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_lightning.data.analysis import analyze
 from fer_lightning.core.classes import EMOTIONS
+from fer_lightning.data.analysis import analyze
 from tests.conftest import random_faces, write_csv
 
 
@@ -31,7 +31,7 @@ def test_analysis_files_hold_the_known_counts(make_cfg, tmp_path: Path) -> None:
     assert counts.loc["total", "train"] == 34
     assert float(counts.loc["imbalance (max/min)", "train"]) == 9 / 2
     summary = pd.read_csv(out / "cleaning_summary.csv")
-    assert set(zip(summary["kind"], summary["records"])) == {("blank", 1), ("duplicate", 1)}
+    assert set(zip(summary["kind"], summary["records"], strict=True)) == {("blank", 1), ("duplicate", 1)}
     stats = pd.read_csv(out / "brightness_contrast.csv", index_col=0)
     assert stats.loc["happy", "faces"] == 9
     expected = images[[i for i in range(36) if labels[i] == 3]].reshape(9, -1).mean(1)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import CleaningRules, clean_splits
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.data.cache import load_fer
 from fer_lightning.data.splits import assign_splits
 from tests.conftest import random_faces, write_csv, write_folders
 
@@ -66,7 +66,10 @@ def test_every_planted_defect_is_found_dropped_and_reported(tmp_path: Path, layo
     index = assign_splits(records, val_fraction=0.2, seed=0)
     kept, report = clean_splits(records, index, rejected, CleaningRules())
 
-    found = {(row_of(source), kind): action for source, kind, action in zip(report["source"], report["kind"], report["action"])}
+    found = {
+        (row_of(source), kind): action
+        for source, kind, action in zip(report["source"], report["kind"], report["action"], strict=True)
+    }
     assert found == {**EXPECTED, bad: "drop"}
     kept_sources = {s for rows in kept.values() for s in records.sources[rows]}
     dropped = set(report.loc[report["action"] == "drop", "source"])

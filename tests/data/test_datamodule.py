@@ -19,8 +19,9 @@ def test_each_dataloader_worker_augments_differently(make_cfg) -> None:
     datamodule.setup("fit")
     face = datamodule.splits["train"].images[0]
     n = 8  # the same face eight times: any difference between batches is augmentation
-    datamodule.splits["train"] = FaceRecords(np.stack([face] * n), np.zeros(n, np.int64), np.full(n, "Training"),
-                                             np.array([str(i) for i in range(n)]))
+    datamodule.splits["train"] = FaceRecords(
+        np.stack([face] * n), np.zeros(n, np.int64), np.full(n, "Training"), np.array([str(i) for i in range(n)])
+    )
     batches = [images for images, _ in datamodule.train_dataloader()]
     # Worker 0 makes batches 0, 2, ...; worker 1 makes 1, 3, ...: forked with one shared generator they would
     # replay the same stream, so batch 2i would equal batch 2i + 1.

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from fer_lightning.core.classes import EMOTIONS
+from fer_lightning.data.cache import load_fer
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.readers import FaceRecords, read_csv
-from fer_lightning.data.cache import load_fer
 from fer_lightning.data.splits import assign_splits
 from tests.conftest import random_faces, write_csv, write_folders
 
@@ -49,7 +49,7 @@ def test_folder_names_map_to_csv_label_order_not_sort_order(tmp_path: Path) -> N
     images, _ = random_faces(len(EMOTIONS))
     labels = np.arange(len(EMOTIONS))
     records = read_fer(write_folders(tmp_path, images, labels, ["Training"] * len(EMOTIONS)))
-    for image, label in zip(records.images, records.labels):
+    for image, label in zip(records.images, records.labels, strict=True):
         expected = next(i for i in range(len(EMOTIONS)) if np.array_equal(images[i], image))
         assert label == expected
     assert EMOTIONS[6] == "neutral" and sorted(EMOTIONS)[4] == "neutral"  # the trap this guards against
@@ -61,7 +61,9 @@ def test_public_and_private_test_become_val_and_test(tmp_path: Path) -> None:
     records = read_fer(write_csv(tmp_path / "fer2013.csv", images, labels, usage))
     index = assign_splits(records, val_fraction=0.5, seed=0)
     assert [list(index[s]) for s in ("train", "val", "test")] == [
-        list(range(10)), list(range(10, 20)), list(range(20, 30))
+        list(range(10)),
+        list(range(10, 20)),
+        list(range(20, 30)),
     ]
 
 
@@ -86,7 +88,7 @@ def test_single_held_out_group_is_test_and_val_is_a_stratified_share_of_train(tm
 
 def test_kaggle_icml_header_with_leading_spaces_and_no_usage_column(tmp_path: Path) -> None:
     images, labels = random_faces(3)
-    rows = [f"{y}, Training,{' '.join(map(str, im.ravel()))}" for im, y in zip(images, labels)]
+    rows = [f"{y}, Training,{' '.join(map(str, im.ravel()))}" for im, y in zip(images, labels, strict=True)]
     (tmp_path / "icml_face_data.csv").write_text("emotion, Usage, pixels\n" + "\n".join(rows) + "\n")
     records = read_fer(tmp_path / "icml_face_data.csv")
     np.testing.assert_array_equal(records.images, images)
@@ -128,7 +130,10 @@ def test_unreadable_and_non_image_files_are_rejected_by_name(tmp_path: Path) -> 
     (happy / "notes.txt").write_text("hello")
     records, rejected = load_fer(tmp_path)
     assert len(records) == 3
-    assert {(Path(r.source).name, r.kind) for r in rejected} == {("broken.jpg", "unreadable"), ("notes.txt", "unreadable")}
+    assert {(Path(r.source).name, r.kind) for r in rejected} == {
+        ("broken.jpg", "unreadable"),
+        ("notes.txt", "unreadable"),
+    }
     assert any("not a readable image" in r.detail for r in rejected)
 
 
@@ -149,8 +154,14 @@ def test_bad_roots_and_folders_are_named(tmp_path: Path) -> None:
         read_fer(tmp_path)
 
 
-SYNONYMS = {"angry": "anger", "disgust": "Disgusted", "fear": "fearful", "happy": "Happiness", "sad": "sadness",
-            "surprise": "surprised"}
+SYNONYMS = {
+    "angry": "anger",
+    "disgust": "Disgusted",
+    "fear": "fearful",
+    "happy": "Happiness",
+    "sad": "sadness",
+    "surprise": "surprised",
+}
 
 
 def test_folder_synonyms_of_other_datasets_read_as_the_seven_classes(tmp_path: Path) -> None:
@@ -176,7 +187,9 @@ def unknown_class_set(root: Path) -> Path:
     return root
 
 
-def test_an_unknown_class_folder_stops_the_read_unless_skipped_and_listed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unknown_class_folder_stops_the_read_unless_skipped_and_listed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     root = unknown_class_set(tmp_path)
     with pytest.raises(ValueError, match="contempt: unknown class folder.*data.unknown_classes=skip"):
         read_fer(root)

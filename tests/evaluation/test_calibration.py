@@ -7,8 +7,13 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassCalibrationError
 
-from fer_lightning.evaluation.calibration import (apply_temperature, expected_calibration_error, fit_temperature,
-                                       negative_log_likelihood, reliability_bins)
+from fer_lightning.evaluation.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability_bins,
+)
 
 
 def overconfident(n: int, temperature: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -22,10 +27,17 @@ def overconfident(n: int, temperature: float, seed: int = 0) -> tuple[np.ndarray
 def test_ece_equals_torchmetrics_and_the_bins_add_up() -> None:
     probabilities, true = overconfident(3000, 2.0)
     for bins in (15, 10):
-        theirs = MulticlassCalibrationError(num_classes=7, n_bins=bins, norm="l1")(torch.from_numpy(probabilities), torch.from_numpy(true))
+        theirs = MulticlassCalibrationError(num_classes=7, n_bins=bins, norm="l1")(
+            torch.from_numpy(probabilities), torch.from_numpy(true)
+        )
         assert expected_calibration_error(probabilities, true, bins) == pytest.approx(float(theirs), abs=1e-5)
     table = reliability_bins(probabilities, true, 15)
-    assert len(table) == 15 and table["faces"].sum() == 3000 and table["lower"].iloc[0] == 0 and table["upper"].iloc[-1] == 1
+    assert (
+        len(table) == 15
+        and table["faces"].sum() == 3000
+        and table["lower"].iloc[0] == 0
+        and table["upper"].iloc[-1] == 1
+    )
     perfect = np.eye(7, dtype=np.float32)[true]
     assert expected_calibration_error(perfect, true, 15) == 0
 
@@ -42,7 +54,9 @@ def test_temperature_fitted_on_one_set_recovers_the_true_one_and_lowers_ece_on_a
     assert negative_log_likelihood(scaled, test_true) < negative_log_likelihood(test, test_true)
     # The NLL minimum: a nudge either way is no better.
     for other in (temperature * 0.95, temperature * 1.05):
-        assert negative_log_likelihood(apply_temperature(val, other), val_true) > negative_log_likelihood(apply_temperature(val, temperature), val_true)
+        assert negative_log_likelihood(apply_temperature(val, other), val_true) > negative_log_likelihood(
+            apply_temperature(val, temperature), val_true
+        )
 
 
 def test_zero_probabilities_do_not_break_the_fit() -> None:

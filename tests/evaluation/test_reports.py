@@ -1,4 +1,5 @@
-"""The report files read like sklearn's text report, and a confusion matrix seen alone says its split, accuracy and run."""
+"""The report files read like sklearn's text report, and a confusion matrix seen alone says its split, accuracy
+and run."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fer_lightning.evaluation import reports
+
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.figures import confusion_matrix_figure, plt
+from fer_lightning.evaluation import reports
 
 
 def predictions(n: int = 70, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -21,28 +23,43 @@ def predictions(n: int = 70, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def markdown_rows(text: str) -> dict[str, list[str]]:
-    lines = [line for line in text.splitlines() if line.startswith("|") and not line.startswith("|:") and "---" not in line]
+    lines = [
+        line for line in text.splitlines() if line.startswith("|") and not line.startswith("|:") and "---" not in line
+    ]
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
     return {row[0]: row[1:] for row in cells[1:]}
 
 
 def test_classification_report_markdown_has_integer_support_and_blank_cells_not_nan(tmp_path: Path) -> None:
     true, probabilities = predictions()
-    reports.write_split_report(tmp_path, np.array([f"face_{i}.png" for i in range(len(true))]), true, probabilities, "test",
-                         run_name="outputs/train/runs/x")
+    reports.write_split_report(
+        tmp_path,
+        np.array([f"face_{i}.png" for i in range(len(true))]),
+        true,
+        probabilities,
+        "test",
+        run_name="outputs/train/runs/x",
+    )
     text = (tmp_path / "classification_report.md").read_text()
     rows = markdown_rows(text)
     assert "nan" not in text.lower() and "Run: outputs/train/runs/x" in text
     assert rows["angry"][3] == "10" and rows["macro avg"][3] == "70" and rows["weighted avg"][3] == "70"
     precision, recall, f1, support = rows["accuracy"]
-    assert precision == "" and recall == "" and support == "70" and float(f1) == pytest.approx((probabilities.argmax(1) == true).mean(), abs=1e-4)
+    assert (
+        precision == ""
+        and recall == ""
+        and support == "70"
+        and float(f1) == pytest.approx((probabilities.argmax(1) == true).mean(), abs=1e-4)
+    )
     csv = pd.read_csv(tmp_path / "classification_report.csv", index_col=0)
     assert csv["support"].dtype.kind == "i" and pd.isna(csv.loc["accuracy", "precision"])
 
 
 def test_confusion_matrix_title_carries_accuracy_and_run_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drawn = []
-    monkeypatch.setattr(reports, "confusion_matrix_figure", lambda *a, **k: drawn.append(confusion_matrix_figure(*a, **k)) or drawn[-1])
+    monkeypatch.setattr(
+        reports, "confusion_matrix_figure", lambda *a, **k: drawn.append(confusion_matrix_figure(*a, **k)) or drawn[-1]
+    )
     true, probabilities = predictions()
     accuracy = (probabilities.argmax(1) == true).mean()
     reports.write_split_report(tmp_path, np.array(["f"] * len(true)), true, probabilities, "test", run_name="my_run")

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.evaluation.reports import classification_report, present_classes
+from fer_lightning.models.classifier import EmotionClassifier
 
 
 class PassThrough(nn.Module):

@@ -24,8 +24,9 @@ def test_every_schedule_option_is_tested() -> None:
 def lr_history(make_cfg, schedule: str) -> np.ndarray:
     """(steps, 2): the head's and the backbone's lr at each training step of a run, the schedule built by the
     module as training builds it (model.backbone_lr_ratio=0.1; plateau sees a val accuracy that never improves)."""
-    cfg = make_cfg(f"model/scheduler={schedule}", "model.backbone_lr_ratio=0.1", *SMALL_CNN,
-                   f"trainer.max_epochs={EPOCHS}")
+    cfg = make_cfg(
+        f"model/scheduler={schedule}", "model.backbone_lr_ratio=0.1", *SMALL_CNN, f"trainer.max_epochs={EPOCHS}"
+    )
     model = instantiate(cfg.model)
     model._trainer = SimpleNamespace(estimated_stepping_batches=STEPS_PER_EPOCH * EPOCHS)  # what build_scheduler reads
     optimizer = model.build_optimizer()

@@ -14,8 +14,18 @@ from fer_lightning.training.run import train
 def test_an_imagenet_checkpoint_with_gray_repeat_loads_everywhere(make_cfg, tmp_path: Path) -> None:
     weights = tmp_path / "resnet50.pth"
     torch.save(models.resnet50().state_dict(), weights)
-    train(make_cfg("model=resnet50", "model.pretrained=false", f"model.weights_path={weights}", "model.net.gray=repeat",
-                   "debug=limit", "trainer.max_epochs=1", "data.batch_size=8", "test=false"))
+    train(
+        make_cfg(
+            "model=resnet50",
+            "model.pretrained=false",
+            f"model.weights_path={weights}",
+            "model.net.gray=repeat",
+            "debug=limit",
+            "trainer.max_epochs=1",
+            "data.batch_size=8",
+            "test=false",
+        )
+    )
     trained = LoadedCheckpoint.load(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert trained.model.net.scale.shape == (1, 3, 1, 1)  # ImageNet's three channels, as saved
     with torch.no_grad():

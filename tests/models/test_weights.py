@@ -64,7 +64,8 @@ def test_imagenet_inputs_are_renormalised_with_imagenet_statistics(tmp_path: Pat
     x = net.repeat_gray and (gray01 - 0.5) / 0.25
     mapped = x.expand(-1, 3, -1, -1) * net.scale + net.shift
     expected = (gray01.expand(-1, 3, -1, -1) - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
-        [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        [0.229, 0.224, 0.225]
+    ).view(1, 3, 1, 1)
     torch.testing.assert_close(mapped, expected)
     plain = resnet50(7, 0.0)  # random init: inputs pass unchanged
     assert torch.equal(plain.scale, torch.ones(1, 1, 1, 1)) and torch.equal(plain.shift, torch.zeros(1, 1, 1, 1))

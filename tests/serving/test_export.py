@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform, eval_transform
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.export import ServingModel, export
 
 
@@ -70,7 +70,9 @@ def test_exported_model_matches_pytorch_on_raw_faces(make_cfg, trained_checkpoin
 @pytest.mark.parametrize("image_size", [64, 224])
 def test_preprocessing_inside_matches_the_training_transform_when_it_resizes(image_size: int) -> None:
     faces = raw_faces()
-    inside = ServingModel(nn.Identity(), image_size, mean=0.5, std=0.25).preprocess(torch.from_numpy(faces)[:, None].float())
+    inside = ServingModel(nn.Identity(), image_size, mean=0.5, std=0.25).preprocess(
+        torch.from_numpy(faces)[:, None].float()
+    )
     transform = build_transform(image_size, 0.5, 0.25)
     training = torch.stack([transform(image=f)["image"] for f in faces])
     assert inside.shape == training.shape == (len(faces), 1, image_size, image_size)
@@ -84,16 +86,27 @@ def test_an_unknown_format_is_refused(make_cfg, trained_checkpoint: Path) -> Non
 
 
 def test_the_command_line_writes_the_model_and_its_classes(trained_checkpoint: Path, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "fer_lightning.export", f"ckpt_path={trained_checkpoint}", "export.format=torchscript",
-               f"hydra.run.dir={tmp_path}"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.export",
+        f"ckpt_path={trained_checkpoint}",
+        "export.format=torchscript",
+        f"hydra.run.dir={tmp_path}",
+    ]
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=120)
     assert (tmp_path / "fer_scratch_cnn.pt").is_file()
     assert json.loads((tmp_path / "fer_scratch_cnn.pt.classes.json").read_text())["classes"] == list(EMOTIONS)
 
 
 def test_an_export_that_fails_its_check_leaves_no_file(make_cfg, trained_checkpoint: Path) -> None:
-    cfg = make_cfg(f"ckpt_path={trained_checkpoint}", "export.format=torchscript", "export.verify_atol=-1",
-                   config="export", fast=False)
+    cfg = make_cfg(
+        f"ckpt_path={trained_checkpoint}",
+        "export.format=torchscript",
+        "export.verify_atol=-1",
+        config="export",
+        fast=False,
+    )
     with pytest.raises(RuntimeError, match="differ from PyTorch's .* nothing was written"):
         export(cfg)
     assert not any(Path(cfg.paths.output_dir).glob("*.pt*"))

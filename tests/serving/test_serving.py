@@ -10,16 +10,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from fer_lightning.core import runs
-from fer_lightning.core import hardware
-from fer_lightning.evaluation.calibration import apply_temperature
+
+from fer_lightning.core import hardware, runs
 from fer_lightning.core.checkpoints import CONFIG_KEY, TEMPERATURE_KEY, read_checkpoint, store_temperature
-from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.data.synthetic import make_synthetic_faces
+from fer_lightning.evaluation.calibration import apply_temperature
+from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.export import export, serving_model
 from fer_lightning.serving.predict import predict
 from fer_lightning.serving.recognizer import EmotionRecognizer
-
 from tests.conftest import draw_portrait, in_colour
 
 
@@ -31,10 +30,18 @@ def recognizer(ckpt_path: Path | None) -> EmotionRecognizer:
     return EmotionRecognizer.from_checkpoint(ckpt_path, overrides=["detect_faces=false", "device=cpu"])
 
 
-def test_the_compact_file_is_small_half_precision_and_predicts_as_the_checkpoint(make_cfg, trained_checkpoint: Path,
-                                                                                 tmp_path: Path) -> None:
-    file = export(make_cfg(f"ckpt_path={trained_checkpoint}", "export.format=weights",
-                           f"export.file={tmp_path / 'model.pt'}", config="export", fast=False))
+def test_the_compact_file_is_small_half_precision_and_predicts_as_the_checkpoint(
+    make_cfg, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    file = export(
+        make_cfg(
+            f"ckpt_path={trained_checkpoint}",
+            "export.format=weights",
+            f"export.file={tmp_path / 'model.pt'}",
+            config="export",
+            fast=False,
+        )
+    )
     assert file.stat().st_size < trained_checkpoint.stat().st_size / 2
     stored = read_checkpoint(file)
     assert stored["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -47,9 +54,9 @@ def test_the_compact_file_is_small_half_precision_and_predicts_as_the_checkpoint
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.9
 
 
-def test_without_ckpt_path_the_released_default_model_is_used_and_said(trained_checkpoint: Path, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch,
-                                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_without_ckpt_path_the_released_default_model_is_used_and_said(
+    trained_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(runs, "DEFAULT_MODEL", tmp_path / "weights" / "missing.pt")
     with pytest.raises(FileNotFoundError, match="no released default model.*give ckpt_path="):
         LoadedCheckpoint.load(None)
@@ -64,9 +71,9 @@ def test_without_ckpt_path_the_released_default_model_is_used_and_said(trained_c
 
 
 @pytest.mark.parametrize("native_bf16", [False, True], ids=["cpu_without_bf16", "cpu_with_bf16"])
-def test_a_stored_temperature_is_applied_by_the_api_and_by_export(trained_checkpoint: Path, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch,
-                                                                  native_bf16: bool) -> None:
+def test_a_stored_temperature_is_applied_by_the_api_and_by_export(
+    trained_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
+) -> None:
     monkeypatch.setattr(hardware, "cpu_bf16_hardware", lambda: (native_bf16, "patched"))
     ckpt = tmp_path / "calibrated.ckpt"
     checkpoint = read_checkpoint(trained_checkpoint)
@@ -90,8 +97,15 @@ def test_explain_writes_each_faces_gradcam_over_the_photo(make_cfg, trained_chec
     photo = tmp_path / "in" / "photo.png"
     photo.parent.mkdir()
     cv2.imwrite(str(photo), in_colour(draw_portrait(300, 400, (200, 150), 120)))
-    table, _ = predict(make_cfg(f"ckpt_path={trained_checkpoint}", f"input={photo.parent}", "predict.explain=true",
-                                config="predict", fast=False))
+    table, _ = predict(
+        make_cfg(
+            f"ckpt_path={trained_checkpoint}",
+            f"input={photo.parent}",
+            "predict.explain=true",
+            config="predict",
+            fast=False,
+        )
+    )
     out = tmp_path / "run"
     explained, annotated = (cv2.imread(str(out / folder / "photo.png")) for folder in ("explained", "annotated"))
     assert len(table) == 1 and explained.shape == annotated.shape == (300, 400, 3)
@@ -104,7 +118,6 @@ def test_explain_writes_each_faces_gradcam_over_the_photo(make_cfg, trained_chec
 
 def test_saliency_maps_cover_only_the_centre_crop_the_net_sees(make_cfg, tmp_path: Path) -> None:
     from fer_lightning.training.run import train
-
     from tests.conftest import SMALL_CNN
 
     train(make_cfg(*SMALL_CNN, "data.crop_size=40", "test=false"))

@@ -35,15 +35,23 @@ def write_clip(path: Path, codec: str = "mp4v") -> list[np.ndarray]:
 
 @pytest.fixture
 def video_cfg(make_cfg, trained_checkpoint: Path) -> Callable[..., DictConfig]:
-    return lambda input, *overrides: make_cfg(f"ckpt_path={trained_checkpoint}", f"input={input}",
-                                              "predict.progress_bar=false", *overrides, config="predict", fast=False)
+    return lambda input, *overrides: make_cfg(
+        f"ckpt_path={trained_checkpoint}",
+        f"input={input}",
+        "predict.progress_bar=false",
+        *overrides,
+        config="predict",
+        fast=False,
+    )
 
 
 @pytest.mark.parametrize("detector", ["haar", "ssd"])
 def test_a_clip_gives_rows_per_frame_and_an_annotated_copy(video_cfg, tmp_path: Path, detector: str) -> None:
     clip = tmp_path / "clip.mp4"
     write_clip(clip)
-    cfg = video_cfg(clip, f"predict/detector={detector}", "predict.line_width=0.02")  # 6 px: survives mp4v's compression
+    cfg = video_cfg(
+        clip, f"predict/detector={detector}", "predict.line_width=0.02"
+    )  # 6 px: survives mp4v's compression
 
     table, skipped = predict(cfg)
 
@@ -70,8 +78,13 @@ def test_a_clip_gives_rows_per_frame_and_an_annotated_copy(video_cfg, tmp_path: 
 def test_every_n_frames_and_max_frames(video_cfg, tmp_path: Path) -> None:
     clip = tmp_path / "clip.avi"
     write_clip(clip, codec="MJPG")  # any container OpenCV reads
-    cfg = video_cfg(clip, "predict.every_n_frames=3", "predict.max_frames=10", "predict.video_format=avi",
-                    "predict.video_codec=MJPG")
+    cfg = video_cfg(
+        clip,
+        "predict.every_n_frames=3",
+        "predict.max_frames=10",
+        "predict.video_format=avi",
+        "predict.video_codec=MJPG",
+    )
 
     table, skipped = predict(cfg)
 

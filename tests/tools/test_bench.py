@@ -22,10 +22,25 @@ SECTION_LINES = {
 
 def run_bench(tmp_path: Path, sections: list[str], *overrides: str) -> list[str]:
     images, labels = random_faces(140)
-    csv = write_csv(tmp_path / "fer2013.csv", images, labels, ["Training"] * 100 + ["PublicTest"] * 20 + ["PrivateTest"] * 20)
-    command = [sys.executable, "-m", "fer_lightning.bench", f"data.root={csv}", "models=[cnn]", "steps=3",
-               "warmup_steps=1", "repeats=1", "data_batches=2", "batch_size=8", "matmul_size=256",
-               f"sections=[{','.join(sections)}]", f"hydra.run.dir={tmp_path / 'run'}", *overrides]
+    csv = write_csv(
+        tmp_path / "fer2013.csv", images, labels, ["Training"] * 100 + ["PublicTest"] * 20 + ["PrivateTest"] * 20
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.bench",
+        f"data.root={csv}",
+        "models=[cnn]",
+        "steps=3",
+        "warmup_steps=1",
+        "repeats=1",
+        "data_batches=2",
+        "batch_size=8",
+        "matmul_size=256",
+        f"sections=[{','.join(sections)}]",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        *overrides,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()

@@ -3,7 +3,6 @@ files, missing splits, bad values, several devices. Each test fails on the behav
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -17,34 +16,41 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from torchvision import models
 
-from fer_lightning.core.checkpoints import AtomicCheckpointIO, CheckpointWriteError
-from fer_lightning.core.runs import find_checkpoint, run_dir
-from fer_lightning.data.readers import FaceRecords, read_csv
+from fer_lightning.core.checkpoints import AtomicCheckpointIO
 from fer_lightning.models.trained import LoadedCheckpoint
-from fer_lightning.serving.predict import predict
 from fer_lightning.training.run import train
-from tests.conftest import ON_FILES, SMALL_CNN, SMALL_RUN
-from tests.conftest import random_faces, write_csv, write_folders
-from tests.conftest import event_scalars
-
+from tests.conftest import ON_FILES, SMALL_CNN, SMALL_RUN, event_scalars, random_faces, write_folders
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_seeded_runs_with_augmentation_give_identical_metrics(make_cfg, workers: int) -> None:
-    overrides = [*SMALL_RUN, "data.augment=true", f"data.num_workers={workers}", "trainer.max_epochs=2",
-                 "trainer.deterministic=true", "seed=7", "test=false"]
+    overrides = [
+        *SMALL_RUN,
+        "data.augment=true",
+        f"data.num_workers={workers}",
+        "trainer.max_epochs=2",
+        "trainer.deterministic=true",
+        "seed=7",
+        "test=false",
+    ]
     first, second = (train(make_cfg(*overrides)) for _ in range(2))
     assert first["train/loss"] == second["train/loss"] and first["val/acc"] == second["val/acc"]
 
 
+# A training command of a few minutes, run as a user runs it: in its own process (group).
+TRAIN_COMMAND = [
+    sys.executable, "-m", "fer_lightning.train", "data=synthetic", "data.synthetic.train=300", "data.batch_size=8",
+    "data.augment=true", *SMALL_CNN, "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "test=false",
+]  # fmt: skip
+
+
 def start_training(tmp_path: Path, *overrides: str) -> subprocess.Popen:
     """A training run in its own process group (as SLURM and `timeout` see it), with two DataLoader workers."""
-    args = [sys.executable, "-m", "fer_lightning.train", "data=synthetic", "data.synthetic.train=300", "data.batch_size=8",
-            "data.num_workers=2", "data.augment=true", *SMALL_CNN, "trainer.enable_progress_bar=false",
-            "trainer.log_every_n_steps=1", "test=false", "trainer.max_epochs=50", *overrides]
-    return subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    args = [*TRAIN_COMMAND, "data.num_workers=2", "trainer.max_epochs=50", *overrides]
+    return subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_for_first_epoch(tmp_path: Path) -> None:
@@ -75,10 +81,12 @@ def test_a_resume_after_sigkill_draws_each_step_once(tmp_path: Path) -> None:
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     time.sleep(1.0)  # event files sort by their second
     resumed = subprocess.run(
-        [sys.executable, "-m", "fer_lightning.train", "data=synthetic", "data.synthetic.train=300", "data.batch_size=8",
-         "data.num_workers=0", "data.augment=true", *SMALL_CNN, "trainer.enable_progress_bar=false",
-         "trainer.log_every_n_steps=1", "test=false", f"trainer.max_epochs={saved['epoch'] + 2}", "ckpt_path=last"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [*TRAIN_COMMAND, "data.num_workers=0", f"trainer.max_epochs={saved['epoch'] + 2}", "ckpt_path=last"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     events = event_scalars(run)
     for tag in ("lr/head", "val/acc", "train/loss"):
@@ -122,7 +130,10 @@ def test_data_without_a_test_split_trains_and_skips_the_test(make_cfg, tmp_path:
         root = write_folders(tmp_path / "fer", images, labels, ["Training"] * 80)  # train/ only
     else:
         root = tmp_path / "train.csv"  # Kaggle's train.csv: emotion,pixels, no Usage
-        root.write_text("emotion,pixels\n" + "".join(f"{y},{' '.join(map(str, im.ravel()))}\n" for im, y in zip(images, labels)))
+        root.write_text(
+            "emotion,pixels\n"
+            + "".join(f"{y},{' '.join(map(str, im.ravel()))}\n" for im, y in zip(images, labels, strict=True))
+        )
     caplog.set_level("INFO", logger="fer_lightning")
     metrics = train(make_cfg(*SMALL_CNN, f"data.root={root}", *ON_FILES, "data.val_fraction=0.25", fast=False))
     assert "Test skipped" in caplog.text
@@ -130,13 +141,16 @@ def test_data_without_a_test_split_trains_and_skips_the_test(make_cfg, tmp_path:
     assert saved["status"] == "completed" and "val/acc" in saved["metrics"] and "test/acc" not in metrics
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("model.lr=abc", "model.lr='abc': expected a number"),
-    ("model.lr=-0.1", r"model.lr=-0.1: expected a value in \(0, inf\)"),
-    ("model.dropout=1.5", r"model.dropout=1.5: expected a value in \[0, 1\)"),
-    ("data.batch_size=0", r"data.batch_size=0: expected a value in \[1, inf\)"),
-    ("data.batch_size=1.5", "data.batch_size=1.5: expected an integer"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.lr=abc", "model.lr='abc': expected a number"),
+        ("model.lr=-0.1", r"model.lr=-0.1: expected a value in \(0, inf\)"),
+        ("model.dropout=1.5", r"model.dropout=1.5: expected a value in \[0, 1\)"),
+        ("data.batch_size=0", r"data.batch_size=0: expected a value in \[1, inf\)"),
+        ("data.batch_size=1.5", "data.batch_size=1.5: expected an integer"),
+    ],
+)
 def test_bad_values_are_named_before_any_work(make_cfg, override: str, message: str) -> None:
     with pytest.raises(InstantiationException, match=message) as error:  # Hydra's wrapper around the constructor's
         train(make_cfg(*SMALL_RUN, override))
@@ -144,23 +158,54 @@ def test_bad_values_are_named_before_any_work(make_cfg, override: str, message: 
 
 
 def test_a_sweep_on_several_devices_is_refused_and_an_all_failed_sweep_fails(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "fer_lightning.train", "-m", "trainer=gpu", "trainer.devices=2", "model.lr=1e-3,3e-4",
-               "data=synthetic"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "-m",
+        "trainer=gpu",
+        "trainer.devices=2",
+        "model.lr=1e-3,3e-4",
+        "data=synthetic",
+    ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "trainer.devices=2 inside a sweep (-m)" in result.stderr
-    command = [sys.executable, "-m", "fer_lightning.train", "-m", "model.lr=-1,-2", "data=synthetic", "data.num_workers=0",
-               f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "-m",
+        "model.lr=-1,-2",
+        "data=synthetic",
+        "data.num_workers=0",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "every job of the sweep failed" in result.stderr
 
 
 @pytest.mark.slow  # two processes of ResNet50 on CPU: about a minute here
 def test_transfer_learning_under_ddp_runs_through_the_unfreeze_epoch(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "fer_lightning.train", "model=resnet50", "model.pretrained=false", "trainer=ddp",
-               "trainer.accelerator=cpu", "trainer.devices=2", "callbacks.freeze_backbone.unfreeze_at_epoch=1",
-               "trainer.max_epochs=2", "data=synthetic", "data.synthetic.train=8", "data.synthetic.val=4",
-               "data.synthetic.test=4", "data.batch_size=8", "data.num_workers=0", "trainer.enable_progress_bar=false",
-               "hydra.run.dir=run"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "model=resnet50",
+        "model.pretrained=false",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "callbacks.freeze_backbone.unfreeze_at_epoch=1",
+        "trainer.max_epochs=2",
+        "data=synthetic",
+        "data.synthetic.train=8",
+        "data.synthetic.val=4",
+        "data.synthetic.test=4",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "trainer.enable_progress_bar=false",
+        "hydra.run.dir=run",
+    ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 2

@@ -9,10 +9,9 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from torchvision import models
 
-from fer_lightning.training.callbacks import FreezeBackbone
 from fer_lightning.models.weights import weights_file
+from fer_lightning.training.callbacks import FreezeBackbone
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -24,12 +23,26 @@ def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> 
     return {k for k in before if not torch.equal(before[k], after[k])}
 
 
-def test_frozen_phase_trains_only_the_head_then_unfreezes_at_the_configured_epoch_and_lr(make_cfg, imagenet_resnet50) -> None:
+def test_frozen_phase_trains_only_the_head_then_unfreezes_at_the_configured_epoch_and_lr(
+    make_cfg, imagenet_resnet50
+) -> None:
     cfg = make_cfg(
-        "model=resnet50", "data.augment=true", "data=synthetic", "data.synthetic.train=6", "data.synthetic.val=2",
-        "data.synthetic.test=2", "data.batch_size=8", "data.num_workers=0", "trainer.limit_train_batches=2",
-        "trainer.limit_val_batches=1", "model.scheduler=null", "model.lr=1e-2", "model.backbone_lr_ratio=0.25",
-        "callbacks.freeze_backbone.unfreeze_at_epoch=1", "trainer.max_epochs=1", fast=False,
+        "model=resnet50",
+        "data.augment=true",
+        "data=synthetic",
+        "data.synthetic.train=6",
+        "data.synthetic.val=2",
+        "data.synthetic.test=2",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "model.scheduler=null",
+        "model.lr=1e-2",
+        "model.backbone_lr_ratio=0.25",
+        "callbacks.freeze_backbone.unfreeze_at_epoch=1",
+        "trainer.max_epochs=1",
+        fast=False,
     )
     model = instantiate(cfg.model)
     # Loaded through the same path as a download: the weights API found the file in TORCH_HOME.
@@ -39,8 +52,16 @@ def test_frozen_phase_trains_only_the_head_then_unfreezes_at_the_configured_epoc
     freeze = FreezeBackbone(unfreeze_at_epoch=1)
 
     def trainer(epochs: int) -> L.Trainer:
-        return L.Trainer(max_epochs=epochs, limit_train_batches=2, limit_val_batches=1, callbacks=[freeze],
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False, precision="bf16-mixed")
+        return L.Trainer(
+            max_epochs=epochs,
+            limit_train_batches=2,
+            limit_val_batches=1,
+            callbacks=[freeze],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            precision="bf16-mixed",
+        )
 
     backbone, head = snapshot(model.net.backbone), snapshot(model.net.head)
     first = trainer(1)
@@ -61,8 +82,9 @@ def test_frozen_phase_trains_only_the_head_then_unfreezes_at_the_configured_epoc
 
 
 @pytest.mark.parametrize("model", ["vgg16", "resnet50"])
-def test_the_transfer_models_are_transfer_learning_and_say_offline_what_to_do(make_cfg, model: str, tmp_path: Path,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_transfer_models_are_transfer_learning_and_say_offline_what_to_do(
+    make_cfg, model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = make_cfg(f"model={model}", "data.augment=true", fast=False)  # the card's command
     assert cfg.model.pretrained is True and cfg.model.backbone_lr_ratio < 1
     assert cfg.callbacks.freeze_backbone.unfreeze_at_epoch > 0

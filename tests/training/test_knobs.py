@@ -20,23 +20,32 @@ from fer_lightning.training.run import train
 from tests.conftest import SMALL_CNN, SMALL_RUN
 
 
-
 def test_ema_checkpoints_the_averaged_weights_beside_the_raw_ones(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg(*SMALL_RUN, "test=false", "trainer.max_epochs=2", "callbacks=[default,ema]", "callbacks.ema.decay=0.9"))
+    train(
+        make_cfg(*SMALL_RUN, "test=false", "trainer.max_epochs=2", "callbacks=[default,ema]", "callbacks.ema.decay=0.9")
+    )
     saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     averaged, raw = saved["state_dict"], saved["current_model_state"]  # validated and tested with the average
     weights = [key for key in raw if key.startswith("net.") and "running" not in key and "num_batches" not in key]
     assert weights and all(not torch.equal(averaged[key], raw[key]) for key in weights)
 
 
-def test_mixup_trains_on_soft_targets_and_validates_on_the_true_labels(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = make_cfg(*SMALL_CNN, "+model.batch_mix._target_=torchvision.transforms.v2.MixUp",
-                   f"+model.batch_mix.num_classes={NUM_CLASSES}")
+def test_mixup_trains_on_soft_targets_and_validates_on_the_true_labels(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_cfg(
+        *SMALL_CNN,
+        "+model.batch_mix._target_=torchvision.transforms.v2.MixUp",
+        f"+model.batch_mix.num_classes={NUM_CLASSES}",
+    )
     model = instantiate(cfg.model)
     seen: dict[str, Tensor] = {}
     cross_entropy = classifier.F.cross_entropy
-    monkeypatch.setattr(classifier.F, "cross_entropy", lambda logits, targets, **kw: seen.update(targets=targets)
-                        or cross_entropy(logits, targets, **kw))
+    monkeypatch.setattr(
+        classifier.F,
+        "cross_entropy",
+        lambda logits, targets, **kw: seen.update(targets=targets) or cross_entropy(logits, targets, **kw),
+    )
     images, labels = torch.rand(NUM_CLASSES, 1, 48, 48), torch.arange(NUM_CLASSES)  # each face mixed with its neighbour
     model.step((images, labels), "train")
     mixed = seen["targets"]

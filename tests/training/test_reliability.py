@@ -16,8 +16,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN, SMALL_RUN
-from tests.conftest import event_scalars
+from tests.conftest import SMALL_CNN, SMALL_RUN, event_scalars
 
 
 def next_second() -> None:
@@ -54,7 +53,9 @@ def test_last_ckpt_is_the_last_epoch_even_when_val_did_not_improve(make_cfg, tmp
 
 
 def test_seeded_deterministic_runs_give_identical_metrics(make_cfg) -> None:
-    runs = [train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=7")) for _ in range(2)]
+    runs = [
+        train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=7")) for _ in range(2)
+    ]
     assert runs[0] == runs[1]
     other = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=8"))
     assert other != runs[0]
@@ -73,31 +74,45 @@ class SigtermAt(L.Callback):
         self.stage, self.epoch, self.sent = stage, epoch, False
 
     def _send(self, trainer: L.Trainer, stage: str, batch_idx: int) -> None:
-        if stage == self.stage and trainer.current_epoch == self.epoch and batch_idx == (1 if stage == "train" else 0) and not self.sent:
+        if (
+            stage == self.stage
+            and trainer.current_epoch == self.epoch
+            and batch_idx == (1 if stage == "train" else 0)
+            and not self.sent
+        ):
             self.sent = True
             os.kill(os.getpid(), signal.SIGTERM)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
+    ) -> None:
         self._send(trainer, "train", batch_idx)
 
-    def on_validation_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int,
-                                  dataloader_idx: int = 0) -> None:
+    def on_validation_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         if not trainer.sanity_checking:
             self._send(trainer, "val", batch_idx)
 
 
 @pytest.mark.parametrize(("stage", "epoch"), [("train", 1), ("val", 1), ("train", 0)])
-def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validated_once(make_cfg, tmp_path: Path,
-                                                                                       stage: str, epoch: int) -> None:
+def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validated_once(
+    make_cfg, tmp_path: Path, stage: str, epoch: int
+) -> None:
     run = tmp_path / "run"
-    interrupt = [f"+callbacks.sigterm._target_={SigtermAt.__module__}.SigtermAt", f"+callbacks.sigterm.stage={stage}",
-                 f"+callbacks.sigterm.epoch={epoch}"]
+    interrupt = [
+        f"+callbacks.sigterm._target_={SigtermAt.__module__}.SigtermAt",
+        f"+callbacks.sigterm.stage={stage}",
+        f"+callbacks.sigterm.epoch={epoch}",
+    ]
     with pytest.raises(SIGTERMException):
         train(make_cfg(*SMALL_RUN, "trainer.max_epochs=5", "test=false", *interrupt))
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["epoch"] == epoch
     next_second()
-    metrics = train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
+    metrics = train(
+        make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    )
     assert "val/acc" in metrics and json.loads((run / "metrics.json").read_text())["epochs"] == 3
     # The resumed run goes on writing last.ckpt, not last-v1.ckpt beside it (which ckpt_path=last would not find)
     assert [p.name for p in (run / "checkpoints").glob("last*.ckpt")] == ["last.ckpt"]
@@ -113,10 +128,22 @@ def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validate
 
 @pytest.mark.slow  # 40 s; the fast suite has the process-group SIGTERM and the SIGKILL + resume tests (test_faults.py)
 def test_sigterm_mid_epoch_saves_and_resume_finishes_one_tensorboard_series(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "fer_lightning.train", "data=synthetic", "data.synthetic.train=200", "data.batch_size=8",
-            "data.num_workers=0", *SMALL_CNN, "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
-            "test=false"]
-    process = subprocess.Popen([*args, "trainer.max_epochs=50"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    args = [
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "data=synthetic",
+        "data.synthetic.train=200",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        *SMALL_CNN,
+        "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1",
+        "test=false",
+    ]
+    process = subprocess.Popen(
+        [*args, "trainer.max_epochs=50"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("outputs/train/runs/*/checkpoints/epoch*.ckpt")) and time.monotonic() < deadline:
         time.sleep(0.5)  # let one epoch finish
@@ -127,8 +154,13 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_one_tensorboard_series(tmp_
     checkpoints = run / "checkpoints"
     assert "saved" in output and (checkpoints / "last.ckpt").is_file(), output[-2000:]
     interrupted = torch.load(checkpoints / "last.ckpt", weights_only=True)
-    resumed = subprocess.run([*args, f"trainer.max_epochs={interrupted['epoch'] + 2}", "ckpt_path=last"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [*args, f"trainer.max_epochs={interrupted['epoch'] + 2}", "ckpt_path=last"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [p.name for p in tmp_path.glob("outputs/train/runs/*")] == [run.name]  # the same folder
     events = event_scalars(run)
@@ -139,9 +171,22 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_one_tensorboard_series(tmp_
 
 
 def test_ddp_on_cpu_with_two_processes_synchronises_metrics(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "fer_lightning.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-               "data=synthetic", "data.synthetic.train=20", "data.synthetic.test=8", "data.num_workers=0", *SMALL_CNN,
-               "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "hydra.run.dir=run"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "data=synthetic",
+        "data.synthetic.train=20",
+        "data.synthetic.test=8",
+        "data.num_workers=0",
+        *SMALL_CNN,
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "hydra.run.dir=run",
+    ]
     subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=300)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
     # test/acc is torchmetrics' value synchronised over both processes' halves of the 56 test faces; the
@@ -161,7 +206,9 @@ def test_bad_config_and_resume_inputs_name_what_is_wrong(make_cfg, tmp_path: Pat
         train(make_cfg(*SMALL_RUN, f"ckpt_path={tmp_path / 'missing.ckpt'}"))
     train(make_cfg(*SMALL_RUN, "test=false"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    with pytest.raises(ValueError, match="holds a fer_lightning.models.cnn.scratch_cnn model, but this run builds .*resnet50"):
+    with pytest.raises(
+        ValueError, match="holds a fer_lightning.models.cnn.scratch_cnn model, but this run builds .*resnet50"
+    ):
         train(make_cfg("model=resnet50", "model.pretrained=false", f"ckpt_path={last}"))
 
 

@@ -19,19 +19,31 @@ from tests.conftest import SMALL_CNN, event_scalars
 
 @pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
 def test_fast_dev_run_trains_validates_and_tests_every_model(make_cfg, model: str) -> None:
-    cfg = make_cfg(f"model={model}", "data.augment=true", "trainer.fast_dev_run=true", "data.batch_size=8",
-                   *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"]))
+    cfg = make_cfg(
+        f"model={model}",
+        "data.augment=true",
+        "trainer.fast_dev_run=true",
+        "data.batch_size=8",
+        *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"]),
+    )
     metrics = train(cfg)
     for name in ("train/loss", "val/acc", "test/acc", "test/f1", "test/f1_disgust"):
         assert name in metrics
 
 
-def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_short_run_learns_synthetic_faces_and_writes_the_run(
+    make_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = make_cfg(
-        "data.synthetic.train=150", "data.synthetic.val=30", "data.synthetic.test=30",
-        "data.batch_size=32", "trainer.max_epochs=6", "model.lr=3e-3",
-        "model.net.channels=[16,32,64]", "model.net.dense=[64]", "model.dropout=0.2",
+        "data.synthetic.train=150",
+        "data.synthetic.val=30",
+        "data.synthetic.test=30",
+        "data.batch_size=32",
+        "trainer.max_epochs=6",
+        "model.lr=3e-3",
+        "model.net.channels=[16,32,64]",
+        "model.net.dense=[64]",
+        "model.dropout=0.2",
         "callbacks.time_to_accuracy.thresholds=[0.6,1.01]",
     )
     with caplog.at_level(logging.INFO):
@@ -53,23 +65,43 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(make_cfg, tmp_path:
     assert "val/f1_fear" in scalars and "lr/head" in scalars
     assert [e.step for e in events.Scalars("val/acc")] == list(range(6))  # against the epoch
     first = next(e.step for e in events.Scalars("val/acc") if e.value >= 0.6)  # time to accuracy: that epoch's value
-    assert f"val/acc reached 0.6 after {saved['minutes_to_val_acc_0.6']:.1f} minutes of fitting (epoch {first})" in caplog.text
+    assert (
+        f"val/acc reached 0.6 after {saved['minutes_to_val_acc_0.6']:.1f} minutes of fitting (epoch {first})"
+        in caplog.text
+    )
     images = events.Tags()["images"]
     assert {"test/confusion_matrix", "val/confusion_matrix", "test/misclassified", "test/gradcam"} <= set(images)
     assert (run / "report" / "test" / "gradcam.png").is_file()
     assert {f"test/pr_{e}" for e in ("angry", "neutral")} <= set(events.Tags()["tensors"]) | set(
-        events.PluginTagToContent("pr_curves"))
+        events.PluginTagToContent("pr_curves")
+    )
     assert events.Scalars("hp/test_acc")[0].value == pytest.approx(metrics["test/acc"])
     hparams = events.PluginTagToContent("hparams")
-    assert b"batch_size" in hparams["_hparams_/session_start_info"] and b"dropout" in hparams["_hparams_/session_start_info"]
+    assert (
+        b"batch_size" in hparams["_hparams_/session_start_info"]
+        and b"dropout" in hparams["_hparams_/session_start_info"]
+    )
 
 
-def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_with_the_failed_job(tmp_path: Path) -> None:
+def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_with_the_failed_job(
+    tmp_path: Path,
+) -> None:
     command = [
-        sys.executable, "-m", "fer_lightning.train", "-m", "model.lr=1e-3,-1",  # a negative lr fails its job
-        "data=synthetic", "data.synthetic.train=10", "data.synthetic.val=4", "data.synthetic.test=4",
-        "data.num_workers=0", "data.batch_size=16", *SMALL_CNN,
-        "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={tmp_path}",
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "-m",
+        "model.lr=1e-3,-1",  # a negative lr fails its job
+        "data=synthetic",
+        "data.synthetic.train=10",
+        "data.synthetic.val=4",
+        "data.synthetic.test=4",
+        "data.num_workers=0",
+        "data.batch_size=16",
+        *SMALL_CNN,
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={tmp_path}",
     ]
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
     jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
@@ -82,7 +114,11 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
     start = HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
     assert {info.name for info in experiment.hparam_infos if info.differs} == {"lr"}
     types = {info.name: api_pb2.DataType.Name(info.type) for info in experiment.hparam_infos}
-    assert types["augment"] == "DATA_TYPE_BOOL" and types["model"] == "DATA_TYPE_STRING" and types["lr"] == "DATA_TYPE_FLOAT64"
+    assert (
+        types["augment"] == "DATA_TYPE_BOOL"
+        and types["model"] == "DATA_TYPE_STRING"
+        and types["lr"] == "DATA_TYPE_FLOAT64"
+    )
     assert start.hparams["augment"].WhichOneof("kind") == "bool_value" and start.hparams["lr"].number_value == 1e-3
     assert start.group_name.startswith("lr=0.001")
     assert "config" in {tag.split("/")[0] for tag in events.Tags()["tensors"]}  # the whole config as a text card
@@ -94,8 +130,13 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
     assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 1
     # The same table again from the command line, for a sweep folder alone.
     (tmp_path / "leaderboard.csv").unlink()
-    out = subprocess.run([sys.executable, "-m", "fer_lightning.leaderboard", f"sweep_dir={tmp_path}"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "fer_lightning.leaderboard", f"sweep_dir={tmp_path}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "leaderboard.csv").set_index("job"), board)
     assert "completed" in out.stdout and "failed" in out.stdout
@@ -105,9 +146,19 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
 def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="optional extra: pip install -e '.[optuna]'")
     command = [
-        sys.executable, "-m", "fer_lightning.train", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
-        "data=synthetic", "data.synthetic.train=10", "data.synthetic.val=4", "data.synthetic.test=4",
-        "data.num_workers=0", *SMALL_CNN, "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "data=synthetic",
+        "data.synthetic.train=10",
+        "data.synthetic.val=4",
+        "data.synthetic.test=4",
+        "data.num_workers=0",
+        *SMALL_CNN,
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={tmp_path}",
     ]
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
