@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision pinned to the releases this project is measured with (pip takes them from local disk here).
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo lint format test test-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ install: $(VENV)/.installed
 demo: install  ## train the scratch CNN on the built-in synthetic faces, then: tensorboard --logdir outputs
 	$(BIN)/python -m fer_lightning.train experiment=demo
 
-test: install  ## the fast tests (the default run)
+lint: install  ## ruff: the lint rules and the formatting (pyproject.toml), changing nothing
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install  ## ruff: format, then fix what the lint rules can fix
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+test: lint  ## lint, then the fast tests (the default run; CI runs it)
 	$(BIN)/python -m pytest
 
-test-all: install  ## the fast tests and the ones marked slow
+test-all: lint  ## lint, the fast tests and the ones marked slow
 	$(BIN)/python -m pytest -m ""
 
 clean:

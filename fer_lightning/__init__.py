@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fer_lightning.recognizer import EmotionRecognizer
+    from fer_lightning.serving.recognizer import EmotionRecognizer
 
 __all__ = ["EmotionRecognizer"]
 
@@ -14,7 +14,7 @@ def __getattr__(name: str) -> Any:
     """``from fer_lightning import EmotionRecognizer`` imports the recognizer (OpenCV, the detectors) only when asked:
     ``import fer_lightning.train`` stays as light as it was."""
     if name == "EmotionRecognizer":
-        from fer_lightning.recognizer import EmotionRecognizer
+        from fer_lightning.serving.recognizer import EmotionRecognizer
 
         return EmotionRecognizer
     raise AttributeError(f"module 'fer_lightning' has no attribute {name!r}")

@@ -1,93 +1,18 @@
-"""python -m fer_lightning.curves 'runs=[<run>,<run>]': training runs' val curves on the same axes, against the epoch
-and against minutes, read back from their TensorBoard events (so runs of older code and resumed runs draw too)."""
+"""python -m fer_lightning.curves (conf/curves.yaml):
+training runs' val curves on the same axes, per epoch and per minute."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from pathlib import Path
-
 import hydra
-import pandas as pd
 from omegaconf import DictConfig
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fer_lightning.config import CONFIG_DIR
-from fer_lightning.files import write_csv
-from fer_lightning.figures import plt, write_png
-
-log = logging.getLogger(__name__)
-logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader logs every file it opens at INFO
-
-
-def run_curve(run: Path, metric: str) -> pd.DataFrame:
-    """(epoch, minutes, value) of ``metric``, logged once per epoch, in a run's tensorboard/ events; minutes since
-    the run's first event (its logger's start, a few seconds before fitting; a resumed run's pause counts too)."""
-    folder = run / "tensorboard"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{run}: no tensorboard/ folder (not a training run folder)")
-    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-    events.Reload()
-    if metric not in events.Tags()["scalars"]:
-        raise ValueError(f"{run}: no {metric!r} in its TensorBoard events (has {sorted(events.Tags()['scalars'])[:8]}...)")
-    start = events.FirstEventTimestamp()
-    points = pd.DataFrame([(p.step, (p.wall_time - start) / 60, p.value) for p in events.Scalars(metric)],
-                          columns=["step", "minutes", "value"])
-    # One point per epoch: the n-th distinct step is epoch n, whether the run logged against the epoch or (older
-    # runs) the global step; a resumed run's re-logged step counts once, with its latest value.
-    points = points.drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
-    return points.assign(epoch=range(1, len(points) + 1))[["epoch", "minutes", "value"]]
-
-
-def curves_figure(curves: dict[str, pd.DataFrame], metric: str) -> plt.Figure:
-    """Two panels sharing the y axis: per epoch (what a recipe reaches) and per minute (what it costs here)."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
-    for label, curve in curves.items():
-        best = curve["value"].max()
-        for ax, x in zip(axes, ("epoch", "minutes")):
-            ax.plot(curve[x], curve["value"], marker="o", markersize=2.5, label=f"{label} (best {best:.3f})")
-    axes[0].set(xlabel="epoch", ylabel=metric)
-    axes[1].set(xlabel="minutes since the run started")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower right")
-    figure.suptitle(f"{metric} of each run", fontsize=11)
-    return figure
-
-
-def first_reached(curve: pd.DataFrame, thresholds: Sequence[float]) -> dict[float, tuple[int, float] | None]:
-    """Per threshold, the (epoch, minutes) at which the curve first reached it, or None."""
-    reached = {}
-    for threshold in thresholds:
-        hits = curve[curve["value"] >= threshold]
-        reached[threshold] = (int(hits["epoch"].iloc[0]), float(hits["minutes"].iloc[0])) if len(hits) else None
-    return reached
-
-
-def plot_curves(runs: Sequence[str], labels: Sequence[str] | None, metric: str, file: Path,
-                thresholds: Sequence[float] = ()) -> dict[str, pd.DataFrame]:
-    """Write the figure (PNG, written whole) and each run's points as CSV beside it; log when each run first reached
-    each threshold (time to accuracy); return the curves."""
-    if labels and len(labels) != len(runs):
-        raise ValueError(f"labels has {len(labels)} entries for {len(runs)} runs: give one per run, or none")
-    curves = {label: run_curve(Path(run), metric) for run, label in zip(runs, labels or [Path(r).name for r in runs])}
-    figure = curves_figure(curves, metric)
-    write_png(figure, file)
-    plt.close(figure)
-    table = pd.concat([c.assign(run=label) for label, c in curves.items()], ignore_index=True)
-    write_csv(table, file.with_suffix(".csv"))
-    log.info("Curves of %d runs: %s (points in %s)", len(curves), file, file.with_suffix(".csv").name)
-    for label, curve in curves.items():
-        reached = first_reached(curve, thresholds)
-        log.info("%s: %s", label, ", ".join(f"{metric} >= {t:g} " + (f"at epoch {r[0]}, {r[1]:.1f} min" if r else "not reached")
-                                             for t, r in reached.items()) or f"best {curve['value'].max():.4f}")
-    return curves
+from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.tools.curves import curves
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="curves")
 def main(cfg: DictConfig) -> None:
-    plot_curves(cfg.runs, cfg.labels, cfg.metric, Path(cfg.file or Path(cfg.paths.output_dir) / "curves.png"),
-                cfg.thresholds)
+    curves(cfg)
 
 
 if __name__ == "__main__":

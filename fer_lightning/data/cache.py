@@ -16,8 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lightning.files import write_atomically
-from fer_lightning.data.readers import FaceRecords, Rejected, find_source, read_csv, read_folders
+from fer_lightning.core.files import write_atomically
+from fer_lightning.data.readers import (
+    FaceRecords,
+    Rejected,
+    UnknownClasses,
+    check_class_folders,
+    find_source,
+    read_csv,
+    read_folders,
+)
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = "1"  # bump when the readers change what they return
@@ -28,9 +36,12 @@ def source_identity(kind: str, path: Path) -> str:
     if kind == "csv":
         files = [str(path)]
     else:  # os.walk/os.stat on strings: 4x faster than rglob on 32k files; links followed, as the reader does
-        files = sorted(os.path.join(folder, name)
-                       for split in ("train", "test")
-                       for folder, _, names in os.walk(path / split, followlinks=True) for name in names)
+        files = sorted(
+            os.path.join(folder, name)
+            for split in ("train", "test")
+            for folder, _, names in os.walk(path / split, followlinks=True)
+            for name in names
+        )
     entries, prefix = [], 0 if path.parent == Path() else len(os.path.join(path.parent, ""))
     for file in files:  # named <source folder>/train/<class>/<file>, whatever the working directory
         stat = os.stat(file)
@@ -38,9 +49,15 @@ def source_identity(kind: str, path: Path) -> str:
     return f"fer-lightning cache v{CACHE_VERSION}\n{kind}\t{path.resolve()}\n" + "\n".join(entries)
 
 
-def load_fer(root: str | Path, cache_dir: str | Path | None) -> tuple[FaceRecords, list[Rejected]]:
-    """FER-2013 from ``root``, through the cache in ``cache_dir`` (None: always decode)."""
+def load_fer(
+    root: str | Path, cache_dir: str | Path | None = None, unknown_classes: UnknownClasses = "error"
+) -> tuple[FaceRecords, list[Rejected]]:
+    """FER-2013 from a CSV file, a folder holding one, or the image-folder layout, through the cache in ``cache_dir``
+    (None: always decode). A class folder that is none of the seven stops the load, or with ``unknown_classes="skip"``
+    is listed and left out; it is looked at before the cache, whose arrays never hold such folders."""
     kind, path = find_source(root)
+    if kind == "folders":
+        check_class_folders(path, unknown_classes)
     read = read_csv if kind == "csv" else read_folders
     if cache_dir is None:
         return read(path)
@@ -50,7 +67,9 @@ def load_fer(root: str | Path, cache_dir: str | Path | None) -> tuple[FaceRecord
     start = time.perf_counter()
     cached = load_cache(file, key)
     if cached is not None:
-        log.info("Loaded %d faces of %s from the cache %s in %.2f s", len(cached[0]), path, file, time.perf_counter() - start)
+        log.info(
+            "Loaded %d faces of %s from the cache %s in %.2f s", len(cached[0]), path, file, time.perf_counter() - start
+        )
         return cached
     records, rejected = read(path)
     log.info("Decoded %d faces of %s in %.1f s", len(records), path, time.perf_counter() - start)
@@ -68,7 +87,10 @@ def load_cache(file: Path, key: str) -> tuple[FaceRecords, list[Rejected]] | Non
                 log.warning("Cache %s belongs to other data; rebuilding it", file)
                 return None
             records = FaceRecords(saved["images"], saved["labels"], saved["origins"], saved["sources"])
-            rejected = [Rejected(*row) for row in zip(*(saved[f"rejected_{f}"].tolist() for f in ("source", "kind", "detail")))]
+            rejected = [
+                Rejected(*row)
+                for row in zip(*(saved[f"rejected_{f}"].tolist() for f in ("source", "kind", "detail")), strict=True)
+            ]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         log.warning("Cache %s is unreadable (%s); rebuilding it", file, error)
         return None
@@ -78,9 +100,15 @@ def load_cache(file: Path, key: str) -> tuple[FaceRecords, list[Rejected]] | Non
 def save_cache(file: Path, key: str, records: FaceRecords, rejected: list[Rejected]) -> None:
     """Written to a temporary file, then renamed: a crash never leaves half a cache behind."""
     arrays = {
-        "key": np.array(key), "images": records.images, "labels": records.labels, "origins": records.origins,
+        "key": np.array(key),
+        "images": records.images,
+        "labels": records.labels,
+        "origins": records.origins,
         "sources": records.sources,
-        **{f"rejected_{f}": np.array([getattr(r, f) for r in rejected], dtype=str) for f in ("source", "kind", "detail")},
+        **{
+            f"rejected_{f}": np.array([getattr(r, f) for r in rejected], dtype=str)
+            for f in ("source", "kind", "detail")
+        },
     }
 
     def write(tmp: Path) -> None:

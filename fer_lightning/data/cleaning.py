@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fer_lightning.classes import EMOTIONS
+from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.data.readers import FaceRecords, Rejected
 from fer_lightning.data.splits import SPLITS
 
@@ -42,10 +42,16 @@ class CleaningRules:
 
 def pixel_std(images: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """Per-image standard deviation, in chunks so 35k faces never need a float64 copy of them all."""
-    return np.concatenate(
-        [images[i : i + chunk].reshape(len(images[i : i + chunk]), -1).astype(np.float32).std(1)
-         for i in range(0, len(images), chunk)]
-    ) if len(images) else np.empty(0, np.float32)
+    return (
+        np.concatenate(
+            [
+                images[i : i + chunk].reshape(len(images[i : i + chunk]), -1).astype(np.float32).std(1)
+                for i in range(0, len(images), chunk)
+            ]
+        )
+        if len(images)
+        else np.empty(0, np.float32)
+    )
 
 
 def pixel_hashes(images: np.ndarray) -> np.ndarray:
@@ -96,15 +102,17 @@ def clean_splits(
     actions = np.array([getattr(rules, kind) for kind in defects["kind"]], dtype=object)
     spared = (split_of[flagged] == "test") & (not rules.alter_test)
     defects["action"] = np.where(spared & (actions == "drop"), "report", actions)
-    report = pd.DataFrame({
-        "source": records.sources[flagged],
-        "split": split_of[flagged],
-        "label": [EMOTIONS[y] for y in records.labels[flagged]],
-        "kind": defects["kind"],
-        "action": defects["action"],
-        "group": defects["group"],
-        "detail": defects["detail"],
-    })
+    report = pd.DataFrame(
+        {
+            "source": records.sources[flagged],
+            "split": split_of[flagged],
+            "label": [EMOTIONS[y] for y in records.labels[flagged]],
+            "kind": defects["kind"],
+            "action": defects["action"],
+            "group": defects["group"],
+            "detail": defects["detail"],
+        }
+    )
     unread = pd.DataFrame([(r.source, "", "", r.kind, "drop", "", r.detail) for r in rejected], columns=REPORT_COLUMNS)
     report = pd.concat([unread, report[report["action"] != "keep"]], ignore_index=True)[REPORT_COLUMNS]
     dropped = set(defects.loc[defects["action"] == "drop", "index"])

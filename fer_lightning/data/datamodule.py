@@ -12,20 +12,20 @@ import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch import LightningDataModule
 from lightning.fabric.utilities.seed import pl_worker_init_function
+from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from fer_lightning.classes import NUM_CLASSES
-from fer_lightning.config import check_value
+from fer_lightning.core.classes import NUM_CLASSES
+from fer_lightning.core.files import write_csv
+from fer_lightning.core.validation import check_choice, check_value
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, copies_in, pixel_hashes, summarize
-from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses, check_class_folders, find_source
+from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses
 from fer_lightning.data.splits import SPLITS, assign_splits, split_table, stratified_order
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
-from fer_lightning.files import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,6 @@ class FERDataModule(LightningDataModule):
         batch_size: int = 64,
         val_fraction: float = 0.1,
         split_seed: int = 0,
-        seed: int = 0,
         augment: bool = False,
         augmentation: Mapping[str, A.BasicTransform] | None = None,
         mean: float = 0.5,
@@ -104,19 +103,17 @@ class FERDataModule(LightningDataModule):
         check_value("data.batch_size", batch_size, int, 1)
         check_value("data.image_size", image_size, int, 1)
         check_value("data.val_fraction", val_fraction, float, 0, 1, high_open=True)
+        check_choice("data.unknown_classes", unknown_classes, ("error", "skip"))
         self.root = root
         self.synthetic = dict(synthetic) if synthetic else None
         self.clean = clean
         self.cleaning = cleaning or CleaningRules()
-        if unknown_classes not in ("error", "skip"):
-            raise ValueError(f"data.unknown_classes={unknown_classes!r}: expected error or skip")
         self.unknown_classes = unknown_classes
         self.cache_dir = cache_dir
         self.report_dir = Path(report_dir) if report_dir else None
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.split_seed = split_seed
-        self.seed = seed
         # Auto: one core per worker, leaving one for the training loop, at most 4 (faces are already in
         # memory, so workers only augment); pinned memory only where there is a CUDA device to copy to.
         self.num_workers = num_workers if num_workers is not None else max(0, min(4, (os.cpu_count() or 1) - 1))
@@ -134,15 +131,20 @@ class FERDataModule(LightningDataModule):
 
     def load_records(self) -> tuple[FaceRecords, list[Rejected]]:
         if self.synthetic is None:
-            kind, path = find_source(self.root)
-            if kind == "folders":  # before the cache: its arrays never hold unknown class folders
-                check_class_folders(path, self.unknown_classes)
-            return load_fer(self.root, self.cache_dir)
+            return load_fer(self.root, self.cache_dir, self.unknown_classes)
         parts = []
-        for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS)):
-            images, labels = make_synthetic_faces(self.synthetic[split], np.random.default_rng([self.split_seed, index]))
-            parts.append(FaceRecords(images, labels, np.full(len(labels), origin),
-                                     np.array([f"synthetic:{split}:{i}" for i in range(len(labels))])))
+        for index, (origin, split) in enumerate(zip(("Training", "PublicTest", "PrivateTest"), SPLITS, strict=True)):
+            images, labels = make_synthetic_faces(
+                self.synthetic[split], np.random.default_rng([self.split_seed, index])
+            )
+            parts.append(
+                FaceRecords(
+                    images,
+                    labels,
+                    np.full(len(labels), origin),
+                    np.array([f"synthetic:{split}:{i}" for i in range(len(labels))]),
+                )
+            )
         return FaceRecords.concat(parts), []
 
     def setup(self, stage: str | None = None) -> None:
@@ -163,10 +165,12 @@ class FERDataModule(LightningDataModule):
         self.train_hashes = frozenset(pixel_hashes(records.images[index["train"]]).tolist())
         if self.clean:
             index, self.cleaning_report = clean_splits(records, index, rejected, self.cleaning)
-            self.write_report(self.cleaning_report)
+            self.write_cleaning_report(self.cleaning_report)
         # The evaluated splits in a seeded, class-stratified order: a limited run scores a representative sample.
-        index = {split: rows if split == "train" else rows[stratified_order(records.labels[rows], self.split_seed)]
-                 for split, rows in index.items()}
+        index = {
+            split: rows if split == "train" else rows[stratified_order(records.labels[rows], self.split_seed)]
+            for split, rows in index.items()
+        }
         splits = {split: records.subset(index[split]) for split in SPLITS}
         table = split_table({split: part.labels for split, part in splits.items()})
         if rank_zero_only.rank == 0:  # once per run, not once per DDP process
@@ -174,7 +178,7 @@ class FERDataModule(LightningDataModule):
         return splits
 
     @rank_zero_only
-    def write_report(self, report: pd.DataFrame) -> None:
+    def write_cleaning_report(self, report: pd.DataFrame) -> None:
         summary = summarize(report).to_string(index=False) if len(report) else "nothing found"
         log.info("Cleaning listed %d records:\n%s", len(report), summary)
         if self.report_dir is not None:

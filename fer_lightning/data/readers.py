@@ -21,10 +21,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, FACE_SIZE, NUM_CLASSES
 
 log = logging.getLogger(__name__)
-FACE_SIZE = 48
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff")
 CSV_USAGES = ("Training", "PublicTest", "PrivateTest")
 PROGRESS_FROM = 2000  # a decode of fewer files is over before a progress bar would help
@@ -33,8 +32,12 @@ _ORIGIN_IN_NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 # Folder names other face datasets use for the same seven emotions (FER+, RAF-DB, AffectNet, CK+, Kaggle's
 # "emotion detection" set): read as FER-2013's classes. Anything else (e.g. contempt) is an unknown class.
 CLASS_SYNONYMS = {
-    "anger": "angry", "disgusted": "disgust", "fearful": "fear", "happiness": "happy",
-    "sadness": "sad", "surprised": "surprise",
+    "anger": "angry",
+    "disgusted": "disgust",
+    "fearful": "fear",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprised": "surprise",
 }
 UnknownClasses = Literal["error", "skip"]  # data.unknown_classes
 
@@ -89,16 +92,6 @@ def find_source(root: str | Path) -> tuple[str, Path]:
         f"data.root={root} holds neither fer2013.csv nor train/ or test/ folders of class folders "
         f"(found: {sorted(p.name for p in root.iterdir())[:10]}); point data.root at one of them"
     )
-
-
-def read_fer(root: str | Path, unknown_classes: UnknownClasses = "error") -> tuple[FaceRecords, list[Rejected]]:
-    """Read FER-2013 from a CSV file, a folder holding ``fer2013.csv``, or the image-folder layout; a class folder
-    that is none of the seven stops the read, or with ``unknown_classes="skip"`` is listed and skipped."""
-    kind, path = find_source(root)
-    if kind == "csv":
-        return read_csv(path)
-    check_class_folders(path, unknown_classes)
-    return read_folders(path)
 
 
 def read_csv(path: Path) -> tuple[FaceRecords, list[Rejected]]:
@@ -165,12 +158,12 @@ def check_class_folders(root: Path, unknown_classes: UnknownClasses) -> list[Pat
     """The class folders that are none of the seven: an error naming the first (``error``, the default, as a
     typo in a folder name must not silently lose a class), or each listed in one line with its file count and
     returned (``skip``). The folder reader itself never reads them, so its cache is the same either way."""
-    if unknown_classes not in ("error", "skip"):
-        raise ValueError(f"data.unknown_classes={unknown_classes!r}: expected error or skip")
     unknown = [folder for folder in class_folders(root) if folder_class(folder.name) is None]
     if unknown and unknown_classes == "error":
-        raise ValueError(f"{unknown[0]}: unknown class folder; expected one of {EMOTIONS} (or "
-                         f"{', '.join(CLASS_SYNONYMS)}); data.unknown_classes=skip lists and skips such folders")
+        raise ValueError(
+            f"{unknown[0]}: unknown class folder; expected one of {EMOTIONS} (or "
+            f"{', '.join(CLASS_SYNONYMS)}); data.unknown_classes=skip lists and skips such folders"
+        )
     for folder in unknown:
         files = sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         log.warning("Skipping unknown class folder %s (%d files)", folder, files)
@@ -189,8 +182,11 @@ def list_folder_images(root: Path) -> tuple[list[Path], list[int], list[str], li
         images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
             raise ValueError(f"{class_dir}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        rejected += [Rejected(str(p), "unreadable", "not an image file (by its suffix)") for p in entries
-                     if p.suffix.lower() not in IMAGE_SUFFIXES]
+        rejected += [
+            Rejected(str(p), "unreadable", "not an image file (by its suffix)")
+            for p in entries
+            if p.suffix.lower() not in IMAGE_SUFFIXES
+        ]
         for file in images:
             match = _ORIGIN_IN_NAME.match(file.name)
             files.append(file)
@@ -203,8 +199,16 @@ def read_folders(root: Path) -> tuple[FaceRecords, list[Rejected]]:
     """The folder re-upload: class folders are mapped to EMOTIONS by name, never by sort order."""
     files, labels, origins, rejected = list_folder_images(root)
     with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-        decoded = list(tqdm(pool.map(decode_face, files), total=len(files), desc=f"Decoding {root}", unit="img",
-                            disable=len(files) < PROGRESS_FROM, leave=False))
+        decoded = list(
+            tqdm(
+                pool.map(decode_face, files),
+                total=len(files),
+                desc=f"Decoding {root}",
+                unit="img",
+                disable=len(files) < PROGRESS_FROM,
+                leave=False,
+            )
+        )
     good = [i for i, face in enumerate(decoded) if not isinstance(face, Rejected)]
     rejected += [face for face in decoded if isinstance(face, Rejected)]
     return _records(
@@ -229,5 +233,7 @@ def decode_face(path: Path) -> np.ndarray | Rejected:
     except (UnidentifiedImageError, OSError) as error:
         return Rejected(str(path), "unreadable", f"not a readable image ({error})")
     if face.shape != (FACE_SIZE, FACE_SIZE):
-        return Rejected(str(path), "unreadable", f"image is {face.shape[1]}x{face.shape[0]}, expected {FACE_SIZE}x{FACE_SIZE}")
+        return Rejected(
+            str(path), "unreadable", f"image is {face.shape[1]}x{face.shape[0]}, expected {FACE_SIZE}x{FACE_SIZE}"
+        )
     return face

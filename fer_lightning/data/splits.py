@@ -12,7 +12,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 from fer_lightning.data.readers import FaceRecords
 
 SPLITS = ("train", "val", "test")
@@ -42,13 +42,16 @@ def stratified_holdout(images: np.ndarray, labels: np.ndarray, fraction: float, 
     """A seeded ``fraction`` of each class, chosen by a hash of the pixels.
 
     Ranking by content rather than by row position gives the same split whatever order or
-    format (CSV or folders) the faces were read in.
+    format (CSV or folders) the faces were read in. ``fraction`` in [0, 1) (FERDataModule checks data.val_fraction).
     """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"data.val_fraction={fraction}: expected a fraction in [0, 1)")
     salt = seed.to_bytes(8, "little", signed=True)
-    keys = np.array([int.from_bytes(hashlib.blake2b(im.tobytes(), digest_size=8, salt=salt[:8]).digest(), "little")
-                     for im in images], dtype=np.uint64)
+    keys = np.array(
+        [
+            int.from_bytes(hashlib.blake2b(im.tobytes(), digest_size=8, salt=salt[:8]).digest(), "little")
+            for im in images
+        ],
+        dtype=np.uint64,
+    )
     chosen = []
     for label in range(NUM_CLASSES):
         members = np.flatnonzero(labels == label)

@@ -11,11 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.figures import class_rows_figure, plt
 from fer_lightning.data.cleaning import pixel_std
 from fer_lightning.data.readers import FaceRecords
 from fer_lightning.data.splits import split_table
-from fer_lightning.figures import class_rows_figure, plt
 
 
 def class_counts(splits: dict[str, FaceRecords], report: pd.DataFrame) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def sample_grid_figure(records: FaceRecords, per_class: int, rng: np.random.Gene
     for label, row in enumerate(axes):
         members = np.flatnonzero(records.labels == label)
         chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
-        for ax, index in zip(row, chosen):
+        for ax, index in zip(row, chosen, strict=False):
             ax.imshow(records.images[index], cmap="gray", vmin=0, vmax=255)
     return figure
 
@@ -77,8 +77,13 @@ def intensity_histograms_figure(records: FaceRecords) -> Figure:
             density = np.bincount(members.ravel(), minlength=top + 1) / members.size
             ax.plot(np.arange(top + 1), 100 * density, label=f"{name} ({100 * density[top]:.1f}% at {top})", lw=1.2)
     overall = 100 * (records.images == top).mean() if len(records) else 0.0
-    ax.set(xlabel=f"pixel intensity (0-{top})", ylabel="% of the class's pixels (log scale)", yscale="log", xlim=(0, top),
-           title=f"Pixel intensity per class (train): {overall:.1f}% of all pixels are saturated ({top})")
+    ax.set(
+        xlabel=f"pixel intensity (0-{top})",
+        ylabel="% of the class's pixels (log scale)",
+        yscale="log",
+        xlim=(0, top),
+        title=f"Pixel intensity per class (train): {overall:.1f}% of all pixels are saturated ({top})",
+    )
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.1, 1, 10 rather than powers of ten
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(title=f"class (share at {top})", fontsize=8, loc="upper center")

@@ -11,20 +11,20 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fer_lightning.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
 
 # Expression features on a 96x96 drawing canvas (pixels), per emotion:
 # eye: eye half-height; brow: brow height above the eye; slant: inner brow end raised (+) or lowered (-);
 # curve: mouth corners raised (+, smile) or lowered (-); width: mouth half-width; open: mouth opening;
 # lift: one mouth corner raised (disgust's sneer); wrinkle: nose wrinkle strength (drawn above 0.5).
 EXPRESSIONS: dict[str, dict[str, float]] = {
-    "angry":    dict(eye=2.0, brow=5.0, slant=-6.0, curve=-2.0, width=10.0, open=0.0, lift=0.0, wrinkle=0.0),
-    "disgust":  dict(eye=2.6, brow=6.0, slant=-3.0, curve=-2.0, width=11.0, open=2.5, lift=6.0, wrinkle=1.0),
-    "fear":     dict(eye=5.6, brow=12.0, slant=5.0, curve=-2.0, width=16.0, open=6.0, lift=0.0, wrinkle=0.0),
-    "happy":    dict(eye=3.0, brow=9.0, slant=0.0, curve=8.0, width=15.0, open=3.0, lift=0.0, wrinkle=0.0),
-    "sad":      dict(eye=3.0, brow=9.0, slant=6.0, curve=-7.0, width=11.0, open=0.0, lift=0.0, wrinkle=0.0),
+    "angry": dict(eye=2.0, brow=5.0, slant=-6.0, curve=-2.0, width=10.0, open=0.0, lift=0.0, wrinkle=0.0),
+    "disgust": dict(eye=2.6, brow=6.0, slant=-3.0, curve=-2.0, width=11.0, open=2.5, lift=6.0, wrinkle=1.0),
+    "fear": dict(eye=5.6, brow=12.0, slant=5.0, curve=-2.0, width=16.0, open=6.0, lift=0.0, wrinkle=0.0),
+    "happy": dict(eye=3.0, brow=9.0, slant=0.0, curve=8.0, width=15.0, open=3.0, lift=0.0, wrinkle=0.0),
+    "sad": dict(eye=3.0, brow=9.0, slant=6.0, curve=-7.0, width=11.0, open=0.0, lift=0.0, wrinkle=0.0),
     "surprise": dict(eye=6.0, brow=15.0, slant=0.0, curve=0.0, width=7.0, open=12.0, lift=0.0, wrinkle=0.0),
-    "neutral":  dict(eye=3.6, brow=9.0, slant=0.0, curve=0.0, width=12.0, open=0.0, lift=0.0, wrinkle=0.0),
+    "neutral": dict(eye=3.6, brow=9.0, slant=0.0, curve=0.0, width=12.0, open=0.0, lift=0.0, wrinkle=0.0),
 }
 # Per-sample jitter (standard deviation, same units) added to every feature: how much classes overlap.
 JITTER: dict[str, float] = dict(eye=0.9, brow=2.0, slant=2.0, curve=2.0, width=2.0, open=1.8, lift=1.8, wrinkle=0.35)
@@ -83,14 +83,15 @@ def make_synthetic_faces(n_per_class: int, rng: np.random.Generator, size: int =
     faces = np.empty((len(labels), size, size), np.float32)
     jitter = rng.normal(0.0, list(JITTER.values()), (len(labels), len(JITTER)))
     for i, label in enumerate(labels):
-        features = {k: EXPRESSIONS[EMOTIONS[label]][k] + d for k, d in zip(JITTER, jitter[i].tolist())}
+        features = {k: EXPRESSIONS[EMOTIONS[label]][k] + d for k, d in zip(JITTER, jitter[i].tolist(), strict=True)}
         faces[i] = _pose(_draw_face(features, rng), size, rng)
     # Lighting and sensor noise for the whole batch at once (float32, in place): contrast, brightness, a linear
     # illumination gradient, and pixel noise of random strength (uniform, not Gaussian: 8x faster to draw).
     yy, xx = (np.mgrid[0:size, 0:size] / size - 0.5).astype(np.float32)
     ranges = ((0.6, 1.2), (-25, 25), (-50, 50), (-50, 50), (3, 12))
-    gain, offset, x_slope, y_slope, noise_std = (rng.uniform(low, high, (len(labels), 1, 1)).astype(np.float32)
-                                                 for low, high in ranges)
+    gain, offset, x_slope, y_slope, noise_std = (
+        rng.uniform(low, high, (len(labels), 1, 1)).astype(np.float32) for low, high in ranges
+    )
     faces *= gain
     faces += offset + x_slope * xx + y_slope * yy
     faces += (rng.random(faces.shape, np.float32) - 0.5) * (noise_std * 12**0.5)  # uniform noise of that std

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import albumentations as A
 import cv2
 from albumentations.pytorch import ToTensorV2
 
-from fer_lightning.data.readers import FACE_SIZE
+from fer_lightning.core.classes import FACE_SIZE
 
 Crop = Literal["random", "center", "none"]
 
@@ -37,3 +37,10 @@ def build_transform(
         steps.append((A.RandomCrop if crop == "random" else A.CenterCrop)(crop_size, crop_size))
     steps += [A.Normalize(mean=(mean,), std=(std,), max_pixel_value=255.0), ToTensorV2()]
     return A.Compose(steps)
+
+
+def eval_transform(data: Mapping, whole: bool = False) -> A.Compose:
+    """The eval pipeline a data config (a checkpoint's ``data``) trains with: resize, centre crop (none when ``whole``,
+    for ten-crop TTA), normalise."""
+    crop_size = data.get("crop_size")
+    return build_transform(data["image_size"], data["mean"], data["std"], (), crop_size, "none" if whole else "center")

@@ -27,8 +27,14 @@ class TransferNet(nn.Module):
     """
 
     def __init__(
-        self, backbone: nn.Module, features: int, num_classes: int, dropout: float,
-        repeat_gray: bool, scale: Tensor, shift: Tensor,
+        self,
+        backbone: nn.Module,
+        features: int,
+        num_classes: int,
+        dropout: float,
+        repeat_gray: bool,
+        scale: Tensor,
+        shift: Tensor,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -62,7 +68,9 @@ def fold_to_gray(conv: nn.Conv2d) -> nn.Conv2d:
     return gray
 
 
-def _torchvision(builder: Callable[..., nn.Module], weights: str, pretrained: bool, weights_path: str | None) -> nn.Module:
+def _torchvision(
+    builder: Callable[..., nn.Module], weights: str, pretrained: bool, weights_path: str | None
+) -> nn.Module:
     """The full torchvision model with ImageNet weights checked against it, before any surgery."""
     net = builder(weights=None)
     if weights_path:
@@ -72,7 +80,9 @@ def _torchvision(builder: Callable[..., nn.Module], weights: str, pretrained: bo
     return net
 
 
-def _input_mapping(weights: str, imagenet: bool, gray: GrayMode, data_mean: float, data_std: float) -> tuple[Tensor, Tensor]:
+def _input_mapping(
+    weights: str, imagenet: bool, gray: GrayMode, data_mean: float, data_std: float
+) -> tuple[Tensor, Tensor]:
     """(scale, shift) taking data normalised with (data_mean, data_std) to ImageNet's normalisation.
 
     Identity without ImageNet weights. With ``fold`` the three channels' statistics are averaged,
@@ -94,8 +104,15 @@ def _fold(gray: GrayMode) -> bool:
 
 
 def _with_head(
-    backbone: nn.Module, features: int, num_classes: int, dropout: float, imagenet: bool,
-    weights: str, gray: GrayMode, data_mean: float, data_std: float,
+    backbone: nn.Module,
+    features: int,
+    num_classes: int,
+    dropout: float,
+    imagenet: bool,
+    weights: str,
+    gray: GrayMode,
+    data_mean: float,
+    data_std: float,
 ) -> TransferNet:
     scale, shift = _input_mapping(weights, imagenet, gray, data_mean, data_std)
     return TransferNet(backbone, features, num_classes, dropout, gray == "repeat", scale, shift)

@@ -26,7 +26,8 @@ def load_local_weights(module: nn.Module, path: str | Path) -> None:
 
 
 def weights_file(weights_name: str) -> Path:
-    """Where torch.hub caches (and looks for) the file of a torchvision weights enum, e.g. ResNet50_Weights.IMAGENET1K_V2."""
+    """Where torch.hub caches (and looks for) the file of a torchvision weights enum, e.g.
+    ResNet50_Weights.IMAGENET1K_V2."""
     url = torchvision.models.get_weight(weights_name).url
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
 
@@ -40,6 +41,7 @@ def imagenet_state_dict(weights_name: str) -> dict[str, torch.Tensor]:
     except OSError as error:  # URLError, socket and HTTP errors are all OSErrors
         raise RuntimeError(
             f"could not download {weights_name} from {weights.url} ({error}). Without network, put the file "
-            f"{file.name} into {file.parent} (set TORCH_HOME to move it), or pass model.weights_path=<path to {file.name}>; "
+            f"{file.name} into {file.parent} (set TORCH_HOME to move it), "
+            f"or pass model.weights_path=<path to {file.name}>; "
             "or train from random init with model.pretrained=false (then it is not transfer learning)"
         ) from error

@@ -1,0 +1,34 @@
+"""Where the Hydra configs live, and the custom resolvers they use.
+
+A wheel ships conf/ as fer_lightning/conf; an editable install or a source checkout reads the
+repository's top-level conf/. Every entry point imports this module before Hydra composes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from fer_lightning.core.console import quiet_library_chatter
+from fer_lightning.core.hardware import fastest_precision
+from fer_lightning.core.runs import run_dir
+
+_PACKAGE = Path(__file__).resolve().parent.parent  # fer_lightning/
+
+
+def _config_dir() -> Path:
+    for candidate in (_PACKAGE / "conf", _PACKAGE.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no Hydra configs in {_PACKAGE / 'conf'} or {_PACKAGE.parent / 'conf'}: reinstall fer-lightning"
+    )
+
+
+CONFIG_DIR: Path = _config_dir()
+quiet_library_chatter()  # every entry point imports this module first
+OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=True)  # conf/trainer/default.yaml
+OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
+# ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).
+OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value, replace=True)

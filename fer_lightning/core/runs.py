@@ -1,0 +1,88 @@
+"""Where runs and their checkpoints are: ``ckpt_path`` (a file, ``last``, or not given: the released default model)
+means the same to train, eval, predict, export and the Python API.
+
+Only paths and the runs' saved .hydra/config.yaml are read here (no checkpoint is opened), so the ``${run_dir:...}``
+resolver of conf/hydra/train.yaml stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from fer_lightning.core.legacy import current_target
+
+# The released default model (fer_lightning/weights/README.md: its card): used when ckpt_path is not given.
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "fer2013_scratch_best.pt"
+
+log = logging.getLogger(__name__)
+
+
+def run_checkpoints(root: str | Path) -> Iterator[Path]:
+    """Every ``<run>/checkpoints/last.ckpt`` of a training run under ``root`` (runs and sweep jobs)."""
+    yield from Path(root).expanduser().glob("train/**/checkpoints/last.ckpt")
+
+
+def trained_net(run_checkpoint: Path) -> str | None:
+    """The net a run trained, from its .hydra/config.yaml (cheap: no checkpoint is opened)."""
+    config = run_checkpoint.parent.parent / ".hydra" / "config.yaml"
+    try:
+        return current_target(yaml.safe_load(config.read_text())["model"]["net"]["_target_"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+
+
+def default_model() -> Path:
+    """The released default model, said in one log line, or one line on what to give instead."""
+    if not DEFAULT_MODEL.is_file():
+        raise FileNotFoundError(
+            f"ckpt_path not given and this install has no released default model ({DEFAULT_MODEL}): "
+            "give ckpt_path=<file.ckpt> or ckpt_path=last"
+        )
+    log.info(
+        "ckpt_path not given: using the released default model %s (card: %s)",
+        DEFAULT_MODEL,
+        DEFAULT_MODEL.with_name("README.md"),
+    )
+    return DEFAULT_MODEL
+
+
+def find_checkpoint(ckpt_path: str | Path | None, root: str | Path = "outputs", net: str | None = None) -> Path:
+    """A checkpoint file; ``last`` is the newest training run's ``checkpoints/last.ckpt`` under ``root``
+    (the configured outputs folder), of the same net when ``net`` is given; None is the released default model."""
+    if ckpt_path is None:
+        return default_model()
+    if str(ckpt_path) != "last":
+        path = Path(ckpt_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+        return path
+    found = list(run_checkpoints(root))
+    matching = [p for p in found if net is None or trained_net(p) == net]
+    if not matching:
+        others = "".join(f"\n  {p} ({trained_net(p) or 'unknown net'})" for p in sorted(found)[-10:])
+        wanted = f" of a {net} model" if net else ""
+        raise FileNotFoundError(
+            f"ckpt_path=last: no training run{wanted} under {Path(root).resolve()} has "
+            f"checkpoints/last.ckpt{'; the others:' + others if others else ''}"
+        )
+    return max(matching, key=lambda p: p.stat().st_mtime)
+
+
+def run_of(checkpoint: Path) -> Path | None:
+    """The run folder a checkpoint belongs to (``<run>/checkpoints/<file>`` with ``<run>/.hydra``), else None."""
+    run = checkpoint.resolve().parent.parent
+    return run if checkpoint.resolve().parent.name == "checkpoints" and (run / ".hydra").is_dir() else None
+
+
+def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
+    """The folder a training run writes to: a resumed checkpoint's own run (same TensorBoard run, same
+    checkpoints), else a fresh one; a checkpoint outside any run folder also starts a fresh one.
+    Used as ``${run_dir:...}`` in conf/hydra/train.yaml."""
+    if not ckpt_path:
+        return fresh
+    run = run_of(find_checkpoint(ckpt_path, root, net))
+    return str(run) if run else fresh

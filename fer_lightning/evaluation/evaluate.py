@@ -1,0 +1,143 @@
+"""python -m fer_lightning.eval: a checkpoint's report on one split, from the checkpoint alone."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from torch.utils.tensorboard import SummaryWriter
+
+from fer_lightning.core.checkpoints import store_temperature
+from fer_lightning.core.figures import plt, write_png
+from fer_lightning.core.files import write_json
+from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.evaluation.calibration import fit_temperature
+from fer_lightning.evaluation.inference import TTA, TTA_MODES, predict_probabilities
+from fer_lightning.evaluation.reports import write_split_report
+from fer_lightning.evaluation.saliency import saliency_grid
+from fer_lightning.models.trained import LoadedCheckpoint
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Write the report of ``cfg.ckpt_path`` on ``cfg.eval.split`` into the run's folder; return its metrics."""
+    out = Path(cfg.paths.output_dir)
+    trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root)
+    data_cfg = trained.config.data
+    with open_dict(data_cfg):
+        data_cfg.merge_with({k: v for k, v in cfg.data.items() if v is not None})
+        data_cfg.report_dir = str(out)
+    datamodule: FERDataModule = instantiate(data_cfg)
+    split, tta = cfg.eval.split, cfg.eval.tta
+    datamodule.setup(split)
+    if split not in datamodule.splits or not len(datamodule.splits[split]):
+        raise ValueError(f"eval.split={split}: data.root={data_cfg.root} has no images in that split")
+    if tta == "auto":
+        tta = choose_tta(trained, datamodule, cfg.eval.crop_fraction, out)
+    temperature = calibrate(trained, datamodule, split, tta, cfg) if cfg.eval.calibrate else trained.temperature
+    probabilities, true = predictions(trained, datamodule, split, tta, cfg.eval.crop_fraction)
+    title = f"{split} (tta={tta})"
+    with SummaryWriter(str(out / "tensorboard")) as writer:
+        metrics = write_split_report(
+            out,
+            datamodule.splits[split].sources,
+            true,
+            probabilities,
+            title,
+            writer,
+            run_name=str(trained.path),
+            copy_in_train=datamodule.copy_in_train(split),
+            ece_bins=cfg.eval.ece_bins,
+            temperature=None if temperature == 1.0 else temperature,
+        )
+        if cfg.eval.saliency_per_class:
+            figure = saliency_grid(
+                trained.model.net,
+                datamodule.splits[split].images,
+                datamodule.transforms["val"],
+                true,
+                probabilities,
+                cfg.eval.saliency_per_class,
+                split,
+            )
+            write_png(figure, out / "gradcam.png")
+            writer.add_figure(f"{title}/gradcam", figure)
+            plt.close(figure)
+    log.info(
+        "%s on %s %s split, tta=%s: %s",
+        trained.path,
+        data_cfg.root or "synthetic",
+        split,
+        tta,
+        {k: round(v, 4) for k, v in metrics.items()},
+    )
+    log.info("Report written to %s", out)
+    return metrics
+
+
+def predictions(
+    trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA, crop_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) of ``split`` with test-time augmentation ``tta``."""
+    tencrop_of_crops = tta == "tencrop" and bool(trained.crop_size)  # ten crops of the net's side, from whole faces
+    return predict_probabilities(
+        trained.model,
+        datamodule.dataloader(split, whole=tencrop_of_crops),
+        tta,
+        crop_fraction,
+        trained.autocast(),
+        trained.crop_size if tencrop_of_crops else None,
+        description=f"Evaluating {split} (tta={tta})",
+    )
+
+
+def require_val(datamodule: FERDataModule, why: str) -> None:
+    """The val split set up, or one line saying why it is needed and that this data has none."""
+    datamodule.setup("validate")
+    if not len(datamodule.splits["val"]):
+        raise ValueError(f"{why}, and this data has none")
+
+
+def calibrate(trained: LoadedCheckpoint, datamodule: FERDataModule, split: str, tta: TTA, cfg: DictConfig) -> float:
+    """``eval.calibrate=true``: one temperature fitted on val's predictions (same TTA) by minimising their NLL, so
+    the split it is applied to stays unseen. With ``eval.store_temperature`` it is written into the checkpoint,
+    where predict, the Python API and export find it (the released default model's file is left alone)."""
+    require_val(datamodule, "eval.calibrate=true fits the temperature on the val split")
+    if split == "val":
+        log.warning("eval.calibrate=true with eval.split=val: the temperature is fitted and scored on the same faces")
+    probabilities, true = predictions(trained, datamodule, "val", tta, cfg.eval.crop_fraction)
+    temperature = fit_temperature(probabilities, true, cfg.eval.temperature_max_iter)
+    log.info("Temperature fitted on val (%d faces, tta=%s): %.4f", len(true), tta, temperature)
+    if cfg.eval.store_temperature and not trained.is_default_model:
+        served = temperature
+        if tta != "none":  # predict and export run the model once per face: fit the stored one that way too
+            served = fit_temperature(
+                *predictions(trained, datamodule, "val", "none", cfg.eval.crop_fraction), cfg.eval.temperature_max_iter
+            )
+        store_temperature(trained.path, served)
+        log.info(
+            "Temperature %.4f (val, tta=none) stored in %s: predict and export apply it from now on",
+            served,
+            trained.path,
+        )
+    elif cfg.eval.store_temperature:
+        log.info("Not stored: %s is the released default model (its file is left as shipped)", trained.path)
+    return temperature
+
+
+def choose_tta(trained: LoadedCheckpoint, datamodule: FERDataModule, crop_fraction: float, out: Path) -> TTA:
+    """``eval.tta=auto``: the mode with the best val accuracy (a tie goes to the cheaper one), chosen on val
+    only, so the test number it leads to stays honest. The scores go to tta_on_val.json."""
+    require_val(datamodule, "eval.tta=auto chooses on the val split (or give eval.tta=none|hflip|tencrop)")
+    scores = {}
+    for mode in TTA_MODES:  # cheapest first
+        probabilities, true = predictions(trained, datamodule, "val", mode, crop_fraction)
+        scores[mode] = float((probabilities.argmax(1) == true).mean())
+    chosen = max(TTA_MODES, key=lambda mode: (scores[mode], -TTA_MODES.index(mode)))
+    write_json({"val_accuracy": scores, "chosen": chosen}, out / "tta_on_val.json")
+    log.info("eval.tta=auto: val accuracy %s -> %s", ", ".join(f"{m} {a:.2%}" for m, a in scores.items()), chosen)
+    return chosen

@@ -1,0 +1,235 @@
+"""python -m fer_lightning.leaderboard sweep_dir=<multirun folder>: one table for a sweep, every job's
+overrides, knobs, best val and test metrics, time, or its error (also written when a multirun ends).
+
+leaderboard.csv holds every column at full precision, for scripts (its columns do not depend on what the sweep
+varied); leaderboard.md and the printed table show what tells the jobs apart: the knobs and overrides that
+differ between jobs, the metrics, epochs and time, numbers to a few significant digits, and what every job
+shared once above the table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from hydra.experimental.callback import Callback as HydraCallback
+from omegaconf import DictConfig, OmegaConf
+
+from fer_lightning.core.files import write_csv, write_text
+from fer_lightning.core.overrides import parse_override
+
+log = logging.getLogger(__name__)
+METRICS = ["val/acc_best", "best/val_macro_f1", "test/acc", "best/test_accuracy", "best/test_macro_f1"]
+RUN_COLUMNS = ["epochs", "seconds_per_epoch"]
+FIXED = ["best", "job", "status", "overrides", "error", *METRICS, *RUN_COLUMNS]  # never taken for a knob
+TIME_TO = "minutes_to_"  # callbacks.TimeToAccuracy's columns: minutes of fitting until a val accuracy was reached
+
+
+def job_row(job: Path) -> dict[str, Any]:
+    overrides = job_overrides(job)
+    row: dict[str, Any] = {"job": job.name, "overrides": " ".join(overrides)}
+    result = job / "metrics.json"
+    if not result.is_file():
+        return {
+            **row,
+            "status": "failed",
+            **configured_hparams(job),
+            "error": "no metrics.json: the job died before it finished",
+        }
+    saved = json.loads(result.read_text())
+    if saved.get("status") == "failed":
+        return {**row, "status": "failed", **configured_hparams(job), "error": saved.get("error", "")}
+    metrics = saved.get("metrics", {})
+    return {
+        **row,
+        "status": "completed",
+        **saved.get("hparams", {}),
+        **{m: metrics.get(m) for m in METRICS},
+        "epochs": saved.get("epochs"),
+        "seconds_per_epoch": saved.get("seconds_per_epoch", math.nan),
+        "error": "",
+        **{k: v for k, v in saved.items() if k.startswith(TIME_TO)},
+    }
+
+
+def job_overrides(job: Path) -> list[str]:
+    return yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+
+
+def configured_hparams(job: Path) -> dict[str, Any]:
+    """A failed job wrote no hparams: resolve its ``hparams`` from the config Hydra saved, so the table still shows
+    which values it ran with (e.g. the lr that failed). ``${hydra:...}`` is looked up in the saved hydra.yaml.
+    Empty when that config cannot be resolved."""
+    saved = job / ".hydra"
+    try:
+        text = (saved / "config.yaml").read_text().replace("${hydra:", "${hydra.")
+        cfg = OmegaConf.merge(OmegaConf.create(text), OmegaConf.load(saved / "hydra.yaml"))
+        hparams = OmegaConf.to_container(cfg.hparams, resolve=True) if "hparams" in cfg else {}
+    except Exception as error:  # any unresolvable value: the overrides column still says what the job was
+        log.debug("No hparams for %s: %s", job, error)
+        return {}
+    return {k: v for k, v in hparams.items() if k not in FIXED and not isinstance(v, (dict, list))}
+
+
+def leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best") -> pd.DataFrame:
+    """Every column, full precision; rows sorted best first by ``rank_by`` (higher is better), failed jobs last;
+    the best marked."""
+    sweep_dir = Path(sweep_dir)
+    jobs = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: (len(p.name), p.name))
+    if not jobs:
+        raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (<n>/.hydra/): not a sweep folder")
+    table = pd.DataFrame([job_row(job) for job in jobs])
+    for column in (rank_by, *RUN_COLUMNS):  # absent when every job failed
+        if column not in table:
+            table[column] = float("nan")
+    table = table.sort_values([rank_by], ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    table.insert(0, "best", "")
+    if table[rank_by].notna().any():
+        table.loc[table[rank_by].idxmax(), "best"] = "*"
+    return table
+
+
+def readable_number(value: Any, digits: int = 3) -> str:
+    """``digits`` significant digits in the shortest form (2.05e-05, 0.664, 0.001); whole numbers as integers
+    (12, 1024); missing as blank."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    if math.isnan(value):
+        return ""
+    if float(value).is_integer() and abs(value) < 10**15:
+        return str(int(value))
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
+
+
+def short_keys(keys: Sequence[str]) -> dict[str, str]:
+    """Each override key by its shortest dotted suffix that no other key of the sweep ends with:
+    model.lr -> lr, but model.scheduler.patience and callbacks.early_stopping.patience stay apart."""
+    short = {}
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-n:])
+            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in keys):
+                break
+        short[key] = suffix
+    return short
+
+
+def varying_overrides(overrides: list[list[str]]) -> tuple[list[str], list[str]]:
+    """Per job, the overrides that not every job shares, keys shortened; and the ones every job shares, in full."""
+    shared = [o for o in overrides[0] if all(o in job for job in overrides[1:])] if overrides else []
+    short = short_keys(sorted({parse_override(o).key for job in overrides for o in job}))
+    rows = []
+    for job in overrides:
+        parts = (parse_override(o) for o in job if o not in shared)
+        rows.append(" ".join(str(part._replace(key=short[part.key])) for part in parts))
+    return rows, shared
+
+
+def readable(
+    table: pd.DataFrame, overrides: list[list[str]], rank_by: str = "val/acc_best", digits: int = 3
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The view of ``leaderboard``'s table (``overrides``: each row's job overrides, as Hydra saved them): the knobs
+    whose values differ between jobs, the metrics (those any job has, and ``rank_by``), epochs, seconds per epoch,
+    the differing overrides shortened, errors if a job failed; every cell a readable string. Also what every job
+    shared: knob -> value, and 'overrides' -> the overrides common to all jobs."""
+    overridden = {parse_override(o).key for job in overrides for o in job}  # shown in the overrides column already
+    timing = sorted(c for c in table.columns if c.startswith(TIME_TO))
+    knobs = [c for c in table.columns if c not in FIXED and c not in timing and c != rank_by and c not in overridden]
+    varying = [c for c in knobs if table[c].dropna().astype(str).nunique() > 1]
+    shared = {
+        c: readable_number(table[c].dropna().iloc[0], digits)
+        for c in knobs
+        if c not in varying and table[c].notna().any()
+    }
+    metrics = [m for m in dict.fromkeys([rank_by, *METRICS]) if m in table and (m == rank_by or table[m].notna().any())]
+    view = table[["best", "job", "status", *varying, *metrics, *RUN_COLUMNS, *timing]].copy()
+    view = view.rename(
+        columns={"seconds_per_epoch": "s/epoch", **{c: "min to " + c.rsplit("_", 1)[-1] for c in timing}}
+    )
+    view.insert(3, "overrides", "")
+    view["overrides"], shared_overrides = varying_overrides(overrides)
+    if (table["status"] == "failed").any():
+        view["error"] = [" ".join(str(e).split()) for e in table["error"].fillna("")]
+    for column in view.columns:
+        view[column] = [readable_number(v, digits) for v in view[column].astype(object)]
+    if shared_overrides:
+        shared["overrides"] = " ".join(shared_overrides)
+    return view, shared
+
+
+def sweep_view(
+    sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``readable`` of a sweep folder's table."""
+    return readable(table, [job_overrides(sweep_dir / str(job)) for job in table["job"]], rank_by, digits)
+
+
+def markdown(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3) -> str:
+    view, shared = sweep_view(sweep_dir, table, rank_by, digits)
+    failed = int((table["status"] == "failed").sum())
+    text = (
+        f"# Sweep {sweep_dir}\n\n{len(table)} jobs ({failed} failed), ranked by {rank_by} (chosen on val); "
+        "* marks the best job.\n\n"
+    )
+    if "overrides" in shared:
+        text += f"Overrides of every job: `{shared.pop('overrides')}`\n\n"
+    if shared:
+        text += "Same in every job: " + ", ".join(f"{k}={v}" for k, v in shared.items()) + "\n\n"
+    view = view.map(lambda cell: cell.replace("|", "\\|"))
+    align = [
+        "right" if column != "job" and all(is_number(cell) for cell in view[column] if cell) else "left"
+        for column in view
+    ]
+    return text + view.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best", digits: int = 3) -> pd.DataFrame:
+    """leaderboard.csv (every column, full precision) and leaderboard.md (the readable view); returns the full table."""
+    sweep_dir = Path(sweep_dir)
+    table = leaderboard(sweep_dir, rank_by)
+    write_csv(table, sweep_dir / "leaderboard.csv")
+    text = markdown(sweep_dir, table, rank_by, digits)
+    write_text(text, sweep_dir / "leaderboard.md")
+    log.info(
+        "Leaderboard of %d jobs (%d failed): %s",
+        len(table),
+        (table["status"] == "failed").sum(),
+        sweep_dir / "leaderboard.md",
+    )
+    return table
+
+
+def rank(cfg: DictConfig) -> pd.DataFrame:
+    """Write and print the leaderboard of ``cfg.sweep_dir``."""
+    table = write_leaderboard(cfg.sweep_dir, cfg.rank_by, cfg.digits)
+    view, shared = sweep_view(Path(cfg.sweep_dir), table, cfg.rank_by, cfg.digits)
+    if "overrides" in shared:
+        print(f"overrides of every job: {shared.pop('overrides')}")
+    if shared:
+        print("same in every job: " + ", ".join(f"{name}={value}" for name, value in shared.items()))
+    print(view.to_string(index=False))
+    return table
+
+
+class WriteLeaderboard(HydraCallback):
+    """Hydra callback (conf/hydra/default.yaml): the sweep's leaderboard is written when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        table = write_leaderboard(config.hydra.sweep.dir, config.get("optimized_metric", "val/acc_best"))
+        if (table["status"] == "failed").all():  # the exit status says so, for scripts and schedulers (Hydra only
+            # warns about a callback's exceptions; SystemExit gets through)
+            raise SystemExit(f"every job of the sweep failed: {config.hydra.sweep.dir}/leaderboard.md has the errors")

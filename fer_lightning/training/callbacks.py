@@ -1,0 +1,238 @@
+"""The Lightning callbacks of a training run: conf/callbacks/ holds one file per callback, each file's ``_target_``
+points here or into Lightning; the run itself adds the ones it always needs (StoreConfig)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loops import _EvaluationLoop
+from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from fer_lightning.core.checkpoints import CONFIG_KEY
+from fer_lightning.core.classes import NUM_CLASSES
+from fer_lightning.training.dashboards import log_confusion_matrix
+
+
+class StoreConfig(L.Callback):
+    """Adds the run's resolved config (plain dicts and lists: safe for weights_only loading) to every checkpoint."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CONFIG_KEY] = self.config
+
+
+class FreezeBackbone(L.Callback):
+    """Trains only the head before epoch ``unfreeze_at_epoch``, then the whole net.
+
+    Lightning's BackboneFinetuning keeps frozen BatchNorm layers in train mode (normalising with batch
+    statistics) and adds the backbone to the optimizer mid-run, out of reach of the LR scheduler. Here
+    the backbone's parameters are in the optimizer from the start, in their own group at
+    ``lr * model.backbone_lr_ratio`` and scheduled like the head; while frozen they get no gradient (so
+    no update, no weight decay) and the whole backbone stays in eval mode, so its BatchNorm running
+    statistics are not touched. ``unfreeze_at_epoch=0`` trains everything from the start.
+    """
+
+    def __init__(self, unfreeze_at_epoch: int) -> None:
+        self.unfreeze_at_epoch = unfreeze_at_epoch
+
+    def frozen(self, trainer: L.Trainer) -> bool:
+        return trainer.current_epoch < self.unfreeze_at_epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        frozen = self.frozen(trainer)
+        pl_module.backbone.requires_grad_(not frozen)
+        if not frozen:
+            pl_module.backbone.train()  # it was kept in eval mode while frozen
+        if trainer.current_epoch == self.unfreeze_at_epoch and trainer.current_epoch > 0:
+            rank_zero_info(f"Epoch {trainer.current_epoch}: unfreezing the backbone")
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
+    ) -> None:
+        # Lightning puts the module back in train mode around validation; keep the frozen backbone in eval.
+        if self.frozen(trainer):
+            pl_module.backbone.eval()
+
+
+class TimeToAccuracy(L.Callback):
+    """Minutes of ``trainer.fit`` until ``monitor`` first reaches each threshold (e.g. 60% and 65% val accuracy),
+    the speed measure that counts for a recipe: a faster epoch that needs more of them does not win.
+
+    The clock covers fitting (training and validation) and goes on across a resume (it is in the checkpoint);
+    the time between an interruption and the resume does not count. Read from metrics.json and the leaderboard.
+    """
+
+    def __init__(self, thresholds: list[float], monitor: str = "val/acc") -> None:
+        self.thresholds, self.monitor = sorted(thresholds), monitor
+        self.minutes: dict[str, float] = {}
+        self.elapsed, self.started = 0.0, None  # seconds fitted before this process; perf_counter at fit start
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def fitted_seconds(self) -> float:
+        return self.elapsed + (time.perf_counter() - self.started if self.started is not None else 0.0)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After the module's epoch-end logging (callbacks' on_validation_epoch_end runs before it), as ModelCheckpoint.
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None:
+            return
+        for threshold in self.thresholds:
+            if float(value) >= threshold and self.key(threshold) not in self.minutes:
+                self.minutes[self.key(threshold)] = self.fitted_seconds() / 60
+                rank_zero_info(
+                    f"{self.monitor} reached {threshold:g} after {self.minutes[self.key(threshold)]:.1f} "
+                    f"minutes of fitting (epoch {trainer.current_epoch})"
+                )
+
+    def key(self, threshold: float) -> str:
+        return f"minutes_to_{self.monitor.replace('/', '_')}_{threshold:g}"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"elapsed": self.fitted_seconds(), "minutes": dict(self.minutes)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.elapsed, self.minutes = state_dict["elapsed"], dict(state_dict["minutes"])
+
+
+class CheckpointOnInterrupt(L.Callback):
+    """Writes ``last.ckpt`` (model, optimizer, scheduler and loop state) when training is interrupted.
+
+    Lightning turns SIGTERM into a SIGTERMException at the next batch and Ctrl-C into a
+    KeyboardInterrupt; both reach ``on_exception`` before the loggers are closed. Other errors (a
+    diverged loss, a bug) write nothing: the last checkpoint written before them stays the good one.
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        self.dirpath = Path(dirpath)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or trainer.state.fn != "fit":
+            return
+        if trainer.sanity_checking:
+            rank_zero_info("Interrupted before the first training step: nothing to save")
+            return
+        if trainer.validating:
+            validate_again_in_full(trainer.fit_loop.epoch_loop.val_loop)
+        path = self.dirpath / "last.ckpt"
+        trainer.save_checkpoint(path)
+        rank_zero_info(
+            f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
+            "resume with ckpt_path=last (or this path) and the same overrides"
+        )
+
+
+def validate_again_in_full(val_loop: _EvaluationLoop) -> None:
+    """Make a validation interrupted midway run again from its first batch after resuming.
+
+    Left alone, Lightning either skips it on resume (EarlyStopping then stops with "val/acc is not
+    available") or continues at the batch it stopped at, with the metric states of the batches before it
+    lost. Marking the progress as "interrupted inside the first batch" gets it re-run in full.
+    """
+    progress = val_loop.batch_progress
+    progress.current.reset()
+    done = progress.total.completed
+    progress.total.ready = progress.total.started = done + 1
+    progress.total.processed = done
+
+
+Predictions = tuple[Tensor, Tensor]  # (probabilities (N, 7), labels (N,)) in the dataset's order
+
+
+class GatherPredictions(L.Callback):
+    """The predictions the end-of-run report is made from, so the test split goes through the net once: those of the
+    best val epoch (the one the val-monitoring ModelCheckpoint keeps) and those of the test loop, gathered from every
+    process in the dataset's order. At each new best val epoch its confusion matrix goes to TensorBoard."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, list[Predictions]] = {"val": [], "test": []}
+        self.best_val: Predictions | None = None  # None: no val epoch of this process was the best (a resumed run)
+        self.test: Predictions | None = None
+        self.best_before = -math.inf
+
+    def keep(self, stage: str, logits: Tensor, batch: tuple[Tensor, Tensor]) -> None:
+        self.batches[stage].append((logits.float().softmax(-1).cpu(), batch[1].cpu()))
+
+    def gathered(self, trainer: L.Trainer, stage: str) -> Predictions:
+        """This epoch's ``stage`` batches from every process, in the dataset's order (DistributedSampler deals
+        sample i to rank i % world_size and pads the tail)."""
+        parts = self.batches[stage]
+        probabilities = torch.cat([p for p, _ in parts]) if parts else torch.empty(0, NUM_CLASSES)
+        labels = torch.cat([y for _, y in parts]) if parts else torch.empty(0, dtype=torch.long)
+        if trainer.world_size > 1:
+            shards = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shards, (probabilities, labels))
+            count = len(trainer.datamodule.splits[stage]) if trainer.datamodule else None
+            probabilities = torch.stack([p for row in zip(*(s[0] for s in shards), strict=True) for p in row])[:count]
+            labels = torch.stack([y for row in zip(*(s[1] for s in shards), strict=True) for y in row])[:count]
+        return probabilities, labels
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.batches["val"].clear()
+        self.best_before = pl_module.best_val_accuracy  # before this epoch's; restored on resume
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Tensor,
+        batch: tuple[Tensor, Tensor],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """``outputs``: validation_step's (or test_step's) logits."""
+        self.keep("test" if trainer.testing else "val", outputs, batch)
+
+    on_test_batch_end = on_validation_batch_end
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After the module's epoch-end logging (callbacks' on_validation_epoch_end runs before it), as ModelCheckpoint.
+        accuracy = trainer.callback_metrics.get("val/acc")
+        if trainer.sanity_checking or accuracy is None or float(accuracy) <= self.best_before:
+            return
+        self.best_val = self.gathered(trainer, "val")  # every process takes part in the gather
+        if trainer.is_global_zero:
+            log_confusion_matrix(trainer.loggers, "val", self.best_val, trainer.current_epoch)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.batches["test"].clear()
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.test = self.gathered(trainer, "test")
+
+
+class ScheduleOverNewHorizon(L.Callback):
+    """A resumed run follows its schedule over the current horizon from the step it stopped at.
+
+    A checkpoint restores the scheduler with the horizon it was saved with (CosineAnnealingLR's T_max,
+    a per-step schedule's total steps), so raising trainer.max_epochs on resume would run the extra epochs
+    at the old end's lr of about 0, or past the end. The schedule is rebuilt for the new horizon (the module's
+    ``build_scheduler``) and set to where the run was.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.ckpt_path is None or getattr(pl_module, "scheduler_builder", None) is None:
+            return
+        for config in trainer.lr_scheduler_configs:
+            restored = config.scheduler
+            if isinstance(restored, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                continue  # no horizon: it reacts to val metrics
+            fresh = pl_module.build_scheduler(restored.optimizer)
+            fresh.last_epoch = restored.last_epoch
+            closed_form = getattr(fresh, "_get_closed_form_lr", fresh.get_lr)  # cosine's own get_lr is recursive
+            lrs = closed_form()
+            for group, value in zip(fresh.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = value
+            fresh._last_lr = list(lrs)
+            config.scheduler = fresh

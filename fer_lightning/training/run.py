@@ -1,0 +1,253 @@
+"""python -m fer_lightning.train: compose conf/train.yaml, fit, test the best checkpoint, write the run's files."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.files import write_json
+from fer_lightning.core.overrides import is_location, override_keys, swept_keys
+from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.evaluation.reports import write_split_report
+from fer_lightning.evaluation.saliency import saliency_grid
+from fer_lightning.models.classifier import EmotionClassifier
+from fer_lightning.training import dashboards
+from fer_lightning.training.callbacks import GatherPredictions, ScheduleOverNewHorizon, StoreConfig, TimeToAccuracy
+from fer_lightning.training.dashboards import write_figure
+from fer_lightning.training.resume import resume_point
+
+log = logging.getLogger(__name__)
+
+
+def best_checkpoint(trainer: L.Trainer) -> str:
+    """The val-monitoring ModelCheckpoint's best file, "" without one (last_checkpoint is a ModelCheckpoint too)."""
+    return next((c.best_model_path for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)), "")
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
+    L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.paths.output_dir)
+    log.info("Run folder: %s", out)
+    resume, resume_epoch = (
+        resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
+    )
+    datamodule: FERDataModule = instantiate(cfg.data)
+    model: EmotionClassifier = instantiate(cfg.model)
+    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    gather = GatherPredictions()
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # null: off
+    callbacks += [StoreConfig(run_cfg), gather, ScheduleOverNewHorizon()]
+    loggers = [instantiate_logger(c, resume_epoch if resume else None) for c in (cfg.get("logger") or {}).values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    if trainer.is_global_zero and not resume:
+        dashboards.log_layout(loggers)
+
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    fit_seconds = time.perf_counter() - start
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    best = best_checkpoint(trainer)
+    if cfg.test and not len(datamodule.splits["test"]):
+        log.info("Test skipped: data.root=%s has no test faces (no test/ folder, or no Usage column)", cfg.data.root)
+    elif cfg.test:
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)  # loads the best weights
+        metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
+        predictions = {"test": gather.test, "val": gather.best_val}  # gathered from every process
+        if trainer.is_global_zero:
+            metrics.update(
+                write_run_reports(
+                    predictions,
+                    datamodule,
+                    out / "report",
+                    loggers,
+                    trainer.current_epoch,
+                    cfg.misclassified_per_class,
+                    model,
+                    cfg.saliency_per_class,
+                )
+            )
+    if not trainer.is_global_zero:
+        return metrics
+
+    overrides = list(HydraConfig.get().overrides.task)
+    hparams, varying, swept = knobs(cfg, overrides)
+    final = {f"hp/{name.replace('/', '_')}": metrics[name] for name in cfg.hparam_metrics if name in metrics}
+    dashboards.log_hparams(
+        loggers,
+        hparams,
+        final,
+        varying,
+        dashboards.run_label(out, overrides, swept),
+        OmegaConf.to_yaml(run_cfg, resolve=True),
+    )
+    epochs = trainer.current_epoch
+    reached = next((c.minutes for c in callbacks if isinstance(c, TimeToAccuracy)), {})
+    write_json(
+        {
+            "status": "completed",
+            "best_checkpoint": best,
+            "hparams": hparams,
+            "metrics": metrics,
+            "epochs": epochs,
+            "fit_seconds": fit_seconds,
+            "seconds_per_epoch": fit_seconds / max(epochs, 1),
+            **reached,
+        },
+        out / "metrics.json",
+    )
+    log.info("\n%s", run_summary(metrics, best, out, cfg.paths.root))
+    return metrics
+
+
+def run_summary(metrics: dict[str, float], best: str, run_dir: Path, logdir: str) -> str:
+    """The few lines a run ends with: the test numbers, where the best checkpoint and the run are, how to look."""
+    lines = []
+    if "test/acc" in metrics:
+        lines.append(
+            f"Test accuracy {metrics['test/acc']:.2%}, macro F1 {metrics.get('test/f1', float('nan')):.3f} "
+            f"(best val accuracy {metrics.get('val/acc_best', float('nan')):.2%})"
+        )
+    elif "val/acc_best" in metrics:
+        lines.append(f"Best val accuracy {metrics['val/acc_best']:.2%} (no test)")
+    lines += [
+        f"Best checkpoint: {best or 'none'}",
+        f"Run folder: {run_dir}",
+        f"TensorBoard: tensorboard --logdir {logdir}",
+    ]
+    return "\n".join(lines)
+
+
+def instantiate_logger(cfg: DictConfig, resume_step: int | None) -> Logger:
+    """A resumed run's TensorBoard logger hides what the interrupted run logged after its checkpoint (SummaryWriter's
+    purge_step), so the epochs it re-runs are not drawn twice."""
+    if resume_step is not None and cfg._target_.endswith("TensorBoardLogger"):
+        return instantiate(cfg, purge_step=resume_step)
+    return instantiate(cfg)
+
+
+def write_run_reports(
+    predictions: dict[str, tuple[Tensor, Tensor] | None],
+    datamodule: FERDataModule,
+    out: Path,
+    loggers: list[Logger],
+    epoch: int,
+    misclassified_per_class: int,
+    model: EmotionClassifier,
+    saliency_per_class: int,
+) -> dict[str, float]:
+    """The eval report files of the best weights, from the predictions the test loop (and the best val epoch)
+    already made; a ``limit_test_batches`` run reports on the faces it tested. Test also goes to TensorBoard."""
+    writer = next(iter(dashboards.tensorboard_writers(loggers)), None)
+    ece_bins = OmegaConf.load(CONFIG_DIR / "eval.yaml").eval.ece_bins  # one bin count for every report, eval's
+    metrics: dict[str, float] = {}
+    for split, collected in predictions.items():
+        if collected is None:  # no val epoch was the best in this process (e.g. resumed after the best one)
+            continue
+        probabilities, labels = (t.numpy() for t in collected)
+        sources = datamodule.splits[split].sources[: len(labels)]
+        report = write_split_report(
+            out / split,
+            sources,
+            labels,
+            probabilities,
+            split,
+            writer if split == "test" else None,
+            run_name=str(out.parent),
+            copy_in_train=datamodule.copy_in_train(split)[: len(labels)],
+            ece_bins=ece_bins,
+        )
+        if split == "test":
+            images = datamodule.splits["test"].images[: len(labels)]
+            dashboards.log_test_figures(loggers, images, labels, probabilities, misclassified_per_class, epoch)
+            if saliency_per_class:
+                figure = saliency_grid(
+                    model.net, images, datamodule.transforms["val"], labels, probabilities, saliency_per_class
+                )
+                write_figure(figure, out / split / "gradcam.png", loggers, "test/gradcam", epoch)
+        metrics.update({f"best/{split}_{name}": value for name, value in report.items() if name != "images"})
+    return metrics
+
+
+def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str], set[str]]:
+    """The HPARAMS knobs (``cfg.hparams``, plus any other overridden key or group, by its full name) with their real
+    types; the names of those this run overrides (in a sweep, the swept ones: shown by default in TensorBoard); and
+    the override keys behind them."""
+    choices = HydraConfig.get().runtime.choices
+    sources = {
+        name: str(value)[2:-1].removeprefix("hydra:runtime.choices.")
+        for name, value in OmegaConf.to_container(cfg.hparams, resolve=False).items()
+        if isinstance(value, str) and value.startswith("${")
+    }
+    values = dict(OmegaConf.to_container(cfg.hparams, resolve=True))
+    overridden = override_keys(overrides)
+    varying = {name for name, source in sources.items() if source in overridden}
+    for key in sorted(overridden - set(sources.values())):
+        if is_location(key):
+            continue  # where things are, not what was trained
+        value = choices.get(key) or OmegaConf.select(cfg, key.replace("/", "."), default=None)
+        if value is not None:
+            values[key] = value
+            varying.add(key)
+    swept = swept_keys(sys.argv[1:]) or overridden  # a sweep launched from this process: its swept keys
+    # A sweep launched from this process: mark what it varies, not what all its jobs share.
+    varying = {name for name in varying if sources.get(name, name) in swept}
+    typed = {
+        name: value
+        if isinstance(value, (bool, int, float, str))
+        else str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+        for name, value in values.items()
+    }
+    return typed, varying, swept
+
+
+def train_job(cfg: DictConfig) -> float | None:
+    """One job of a run or a sweep: the metric a sweeper optimises; a failed sweep job is recorded, not raised."""
+    sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    devices = cfg.trainer.get("devices", 1)
+    several = (
+        devices == -1
+        or (isinstance(devices, int) and devices > 1)
+        or (not isinstance(devices, (int, str)) and len(devices) > 1)
+    )
+    if sweep and (str(cfg.trainer.get("strategy", "")).startswith("ddp") or several):
+        raise ValueError(
+            f"trainer=ddp or trainer.devices={devices} inside a sweep (-m): DDP relaunches the command line in every "
+            "process, so each would start the whole sweep again. Sweep with one device per job (trainer=cpu or "
+            "trainer=gpu) and scale out with a Hydra launcher (e.g. hydra/launcher=slurm); "
+            "use several devices for one big run."
+        )
+    try:
+        return train(cfg).get(cfg.optimized_metric)
+    except SIGTERMException:  # a SystemExit with status 0: an interrupted run must never look finished
+        raise SystemExit(128 + signal.SIGTERM) from None
+    except Exception as error:
+        if not sweep:
+            raise
+        # One failed job (a bad value, out of memory, divergence) must not end the sweep: record it for the
+        # leaderboard and hand the sweeper a NaN, which it treats as a failed trial.
+        log.exception("Job failed: %s", error)
+        write_json(
+            {
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(),
+            },
+            Path(cfg.paths.output_dir) / "metrics.json",
+        )
+        return math.nan

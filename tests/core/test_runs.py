@@ -1,0 +1,39 @@
+"""Where runs and checkpoints are: ckpt_path=last and the folder a resumed run writes to."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fer_lightning.core.runs import find_checkpoint, run_dir
+
+
+def fake_run(root: Path, name: str, net: str, mtime: float) -> Path:
+    last = root / "train" / "runs" / name / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"x")
+    (last.parent.parent / ".hydra").mkdir()
+    (last.parent.parent / ".hydra" / "config.yaml").write_text(f"model:\n  net:\n    _target_: {net}\n")
+    os.utime(last, (mtime, mtime))
+    return last
+
+
+def test_ckpt_path_last_is_the_newest_of_the_same_model_under_the_configured_root(tmp_path: Path) -> None:
+    root = tmp_path / "elsewhere"
+    cnn = fake_run(root, "a", "fer_lightning.models.cnn.scratch_cnn", 1000)
+    resnet = fake_run(root, "b", "fer_lightning.models.transfer.resnet50", 2000)  # newer, another model
+    assert find_checkpoint("last", root, "fer_lightning.models.cnn.scratch_cnn") == cnn
+    assert find_checkpoint("last", root) == resnet
+    with pytest.raises(FileNotFoundError, match="no training run of a .*vgg16 model") as error:
+        find_checkpoint("last", root, "fer_lightning.models.transfer.vgg16")
+    assert str(cnn) in str(error.value) and str(resnet) in str(error.value)  # the candidates are listed
+    assert run_dir("last", str(root), "fer_lightning.models.cnn.scratch_cnn", "fresh") == str(cnn.parent.parent)
+
+
+def test_a_checkpoint_outside_a_run_folder_starts_a_new_run(tmp_path: Path) -> None:
+    loose = tmp_path / "downloads" / "model.ckpt"
+    loose.parent.mkdir()
+    loose.write_bytes(b"x")
+    assert run_dir(str(loose), str(tmp_path), "any", "outputs/train/runs/new") == "outputs/train/runs/new"

@@ -1,0 +1,42 @@
+"""Val curves of several runs on one figure, read back from their TensorBoard events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from fer_lightning.tools.curves import first_reached, plot_curves
+
+
+def fake_run(folder: Path, values: list[float], steps_per_epoch: int = 1) -> Path:
+    with SummaryWriter(str(folder / "tensorboard")) as writer:
+        for epoch, value in enumerate(values):
+            writer.add_scalar("val/acc", value, (epoch + 1) * steps_per_epoch - 1)
+    return folder
+
+
+def test_two_runs_share_the_axes_and_their_points_are_kept(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "a", [0.4, 0.5, 0.55])
+    b = fake_run(tmp_path / "b", [0.3, 0.6], steps_per_epoch=380)  # older runs logged against the global step
+    file = tmp_path / "docs" / "curves.png"
+    curves = plot_curves([str(a), str(b)], ["recipe", "published"], "val/acc", file)
+    assert file.stat().st_size > 10_000 and list(curves) == ["recipe", "published"]
+    points = pd.read_csv(file.with_suffix(".csv"))
+    assert points.groupby("run")["epoch"].max().to_dict() == {"published": 2, "recipe": 3}
+    assert points.loc[points["run"] == "published", "value"].round(3).tolist() == [0.3, 0.6]
+    assert (points["minutes"] >= 0).all()
+    reached = first_reached(curves["recipe"], [0.5, 0.6])
+    assert reached[0.5][0] == 2 and reached[0.5][1] >= 0 and reached[0.6] is None
+
+
+def test_a_folder_without_events_or_the_metric_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no tensorboard/ folder"):
+        plot_curves([str(tmp_path)], None, "val/acc", tmp_path / "x.png")
+    run = fake_run(tmp_path / "run", [0.5])
+    with pytest.raises(ValueError, match="no 'val/f1'"):
+        plot_curves([str(run)], None, "val/f1", tmp_path / "x.png")
+    with pytest.raises(ValueError, match="one per run"):
+        plot_curves([str(run)], ["a", "b"], "val/acc", tmp_path / "x.png")

@@ -1,0 +1,168 @@
+"""Training end to end through the real entry point and configs, on synthetic data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from fer_lightning.training.run import train
+from tests.conftest import SMALL_CNN, event_scalars
+
+
+@pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
+def test_fast_dev_run_trains_validates_and_tests_every_model(make_cfg, model: str) -> None:
+    cfg = make_cfg(
+        f"model={model}",
+        "data.augment=true",
+        "trainer.fast_dev_run=true",
+        "data.batch_size=8",
+        *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"]),
+    )
+    metrics = train(cfg)
+    for name in ("train/loss", "val/acc", "test/acc", "test/f1", "test/f1_disgust"):
+        assert name in metrics
+
+
+def test_short_run_learns_synthetic_faces_and_writes_the_run(
+    make_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = make_cfg(
+        "data.synthetic.train=150",
+        "data.synthetic.val=30",
+        "data.synthetic.test=30",
+        "data.batch_size=32",
+        "trainer.max_epochs=6",
+        "model.lr=3e-3",
+        "model.net.channels=[16,32,64]",
+        "model.net.dense=[64]",
+        "model.dropout=0.2",
+        "callbacks.time_to_accuracy.thresholds=[0.6,1.01]",
+    )
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
+    assert metrics["val/acc_best"] >= 0.8, metrics
+    assert metrics["test/acc"] >= 0.7, metrics
+
+    run = tmp_path / "run"
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["metrics"]["val/acc_best"] == pytest.approx(metrics["val/acc_best"])
+    assert Path(saved["best_checkpoint"]).is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert 0 < saved["minutes_to_val_acc_0.6"] < saved["fit_seconds"] / 60 and "minutes_to_val_acc_1.01" not in saved
+
+    events = event_scalars(run)
+    scalars = set(events.Tags()["scalars"])
+    for stage in ("train", "val"):
+        assert {f"{stage}/{m}" for m in ("acc", "precision", "recall", "f1", "loss")} <= scalars
+    assert not any(tag.startswith("test/") for tag in scalars)  # test numbers: HPARAMS and the report, not curves
+    assert "val/f1_fear" in scalars and "lr/head" in scalars
+    assert [e.step for e in events.Scalars("val/acc")] == list(range(6))  # against the epoch
+    first = next(e.step for e in events.Scalars("val/acc") if e.value >= 0.6)  # time to accuracy: that epoch's value
+    assert (
+        f"val/acc reached 0.6 after {saved['minutes_to_val_acc_0.6']:.1f} minutes of fitting (epoch {first})"
+        in caplog.text
+    )
+    images = events.Tags()["images"]
+    assert {"test/confusion_matrix", "val/confusion_matrix", "test/misclassified", "test/gradcam"} <= set(images)
+    assert (run / "report" / "test" / "gradcam.png").is_file()
+    assert {f"test/pr_{e}" for e in ("angry", "neutral")} <= set(events.Tags()["tensors"]) | set(
+        events.PluginTagToContent("pr_curves")
+    )
+    assert events.Scalars("hp/test_acc")[0].value == pytest.approx(metrics["test/acc"])
+    hparams = events.PluginTagToContent("hparams")
+    assert (
+        b"batch_size" in hparams["_hparams_/session_start_info"]
+        and b"dropout" in hparams["_hparams_/session_start_info"]
+    )
+
+
+def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_with_the_failed_job(
+    tmp_path: Path,
+) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "-m",
+        "model.lr=1e-3,-1",  # a negative lr fails its job
+        "data=synthetic",
+        "data.synthetic.train=10",
+        "data.synthetic.val=4",
+        "data.synthetic.test=4",
+        "data.num_workers=0",
+        "data.batch_size=16",
+        *SMALL_CNN,
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
+    subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    events = event_scalars(jobs[0])
+    assert "hp/val_acc_best" in events.Tags()["scalars"]
+    # HPARAMS, read back as TensorBoard reads it: real types, the swept knob marked to be shown, the run named by it.
+    content = events.PluginTagToContent("hparams")
+    experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    start = HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert {info.name for info in experiment.hparam_infos if info.differs} == {"lr"}
+    types = {info.name: api_pb2.DataType.Name(info.type) for info in experiment.hparam_infos}
+    assert (
+        types["augment"] == "DATA_TYPE_BOOL"
+        and types["model"] == "DATA_TYPE_STRING"
+        and types["lr"] == "DATA_TYPE_FLOAT64"
+    )
+    assert start.hparams["augment"].WhichOneof("kind") == "bool_value" and start.hparams["lr"].number_value == 1e-3
+    assert start.group_name.startswith("lr=0.001")
+    assert "config" in {tag.split("/")[0] for tag in events.Tags()["tensors"]}  # the whole config as a text card
+    assert json.loads((jobs[0] / "metrics.json").read_text())["status"] == "completed"
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("job")
+    assert list(board["status"].sort_index()) == ["completed", "failed"]
+    assert "model.lr=-1: expected a value" in board.loc[1, "error"]
+    assert board.loc[0, "best"] == "*" and board.loc[0, "lr"] == 1e-3
+    assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 1
+    # The same table again from the command line, for a sweep folder alone.
+    (tmp_path / "leaderboard.csv").unlink()
+    out = subprocess.run(
+        [sys.executable, "-m", "fer_lightning.leaderboard", f"sweep_dir={tmp_path}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "leaderboard.csv").set_index("job"), board)
+    assert "completed" in out.stdout and "failed" in out.stdout
+
+
+@pytest.mark.slow  # 35 s, an optional extra
+def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="optional extra: pip install -e '.[optuna]'")
+    command = [
+        sys.executable,
+        "-m",
+        "fer_lightning.train",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "data=synthetic",
+        "data.synthetic.train=10",
+        "data.synthetic.val=4",
+        "data.synthetic.test=4",
+        "data.num_workers=0",
+        *SMALL_CNN,
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
+    subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert len(board) == 2 and set(board["status"]) == {"completed"}
+    assert set(board["batch_size"]) <= {32, 64, 128} and board["lr"].between(1e-4, 3e-3).all()
+    assert "best_value" in (tmp_path / "optimization_results.yaml").read_text()
