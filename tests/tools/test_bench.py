@@ -55,6 +55,8 @@ def test_bench_prints_every_section_but_startup(tmp_path: Path) -> None:
     cnn = next(line for line in lines if line.startswith("cnn "))
     project, plain, ratio, gflop_per_image = (float(v) for v in cnn.split()[1:5])
     assert project > 0 and plain > 0 and ratio > 0 and gflop_per_image > 0
+    chosen = next(line for line in lines if line.startswith("precision "))
+    assert re.search(r"the machine's fastest: (bf16-mixed|32-true) \(the CPU has .+\)", chosen), chosen
     targets = [line for line in lines if line.startswith("target ")]
     assert len(targets) == 2 and all(re.search(r"\d+\.\d\d  (met|MISSED)$", line) for line in targets), "\n".join(lines)
 
