@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision pinned to the releases this project is measured with (pip takes them from local disk here).
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all slurm slurm-stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: install  ## the fast tests (the default run)
 
 test-all: install  ## the fast tests and the ones marked slow
 	$(BIN)/python -m pytest -m ""
+
+slurm:  ## a one-node SLURM on this machine (as root; installs slurm-wlm and munge when missing): .ci/slurm.sh
+	.ci/slurm.sh start
+
+slurm-stop:  ## stop it: no SLURM or munge daemon left that make slurm started
+	.ci/slurm.sh stop
 
 clean:
 	rm -rf $(VENV) outputs/train outputs/*/multiruns
