@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -164,7 +165,8 @@ def train_job(cfg: DictConfig) -> float | None:
     sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     devices = cfg.trainer.get("devices", 1)
     several = devices == -1 or (isinstance(devices, int) and devices > 1) or (not isinstance(devices, (int, str)) and len(devices) > 1)
-    if sweep and (str(cfg.trainer.get("strategy", "")).startswith("ddp") or several):
+    # Under SLURM (hydra/launcher=slurm) SLURM starts every process and nothing relaunches the command line.
+    if sweep and (str(cfg.trainer.get("strategy", "")).startswith("ddp") or several) and not SLURMEnvironment.detect():
         raise ValueError(
             f"trainer=ddp or trainer.devices={devices} inside a sweep (-m): DDP relaunches the command line in every "
             "process, so each would start the whole sweep again. Sweep with one device per job (trainer=cpu or "
