@@ -260,10 +260,15 @@ class EmotionClassifier(LightningModule):
         A checkpoint restores the scheduler with the horizon it was saved with (CosineAnnealingLR's T_max,
         a per-step schedule's total steps), so raising trainer.max_epochs on resume would run the extra epochs
         at the old end's lr of about 0, or past the end. The schedule is rebuilt for the new horizon and set
-        to where the run was.
+        to where the run was. Resumed mid-epoch (an interrupt's last.ckpt, a requeued SLURM job), the lr of the
+        epoch it goes on with is logged here: Lightning skips on_train_epoch_start then.
         """
-        if self.trainer.ckpt_path is None or self.scheduler_builder is None:
-            return
+        if self.trainer.ckpt_path is not None and self.scheduler_builder is not None:
+            self.rebuild_schedules()
+        if self.trainer.fit_loop.restarted_mid_epoch:
+            self.on_train_epoch_start()
+
+    def rebuild_schedules(self) -> None:
         for config in self.trainer.lr_scheduler_configs:
             restored = config.scheduler
             if isinstance(restored, torch.optim.lr_scheduler.ReduceLROnPlateau):

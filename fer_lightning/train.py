@@ -31,7 +31,7 @@ from fer_lightning.console import run_summary
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.files import write_json
 from fer_lightning.reports import write_report
-from fer_lightning.resume import resume_point
+from fer_lightning.resume import requeued_checkpoint, resume_point
 from fer_lightning.saliency import saliency_grid
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     log.info("Run folder: %s", out)
-    resume, resume_epoch = resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
+    ckpt_path = requeued_checkpoint(out) or cfg.ckpt_path  # a requeued SLURM job goes on from its newest checkpoint
+    resume, resume_epoch = resume_point(ckpt_path, cfg.paths.root, cfg.model.net._target_) if ckpt_path else (None, 0)
     datamodule: FERDataModule = instantiate(cfg.data)
     model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])

@@ -54,10 +54,13 @@ def augmentation_seed(rank: int = 0) -> int:
 def init_worker(worker_id: int) -> None:
     """Every DataLoader worker: SIGTERM and Ctrl-C are left to the main process, which saves last.ckpt (a
     cluster's preemption and ``timeout`` signal the whole process group, and a worker killed first would end
-    the run unsaved); torch, numpy and random are seeded as Lightning seeds workers; and albumentations'
+    the run unsaved), and so are SLURM's requeue signals (USR1 for Lightning, USR2 for submitit, sent to every
+    process of the job: a forked worker would run the handler it inherited, save a checkpoint and requeue the
+    job again); torch, numpy and random are seeded as Lightning seeds workers; and albumentations'
     generator, which no global seed reaches and which forked workers would otherwise share, gets its own seed."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2"):
+        if hasattr(signal, name):  # no SIGUSR* on Windows
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     pl_worker_init_function(worker_id)
     info = get_worker_info()
     info.dataset.transform.set_random_seed(augmentation_seed(rank_zero_only.rank))
