@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision pinned to the releases this project is measured with (pip takes them from local disk here).
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-all slurm slurm-stop clean
+.PHONY: install demo test test-all slurm slurm-stop slurm-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ slurm:  ## a one-node SLURM on this machine (as root; installs slurm-wlm and mun
 
 slurm-stop:  ## stop it: no SLURM or munge daemon left that make slurm started
 	.ci/slurm.sh stop
+
+slurm-test: install  ## sweeps, preemption and a failing job as SLURM jobs, through a running cluster (make slurm)
+	$(BIN)/python -m pytest -m slurm
 
 clean:
 	rm -rf $(VENV) outputs/train outputs/*/multiruns
