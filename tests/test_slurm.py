@@ -261,7 +261,7 @@ def test_a_sweep_runs_one_slurm_job_per_point(cluster: Cluster, sweeps) -> None:
     assert sorted(board.index) == [0, 1] and set(board["status"]) == {"completed"}
     assert sorted(board["lr"]) == [3e-4, 1e-3]
     script = next(sweep_dir.glob(".submitit/*/*_submission.sh")).read_text()  # what the launcher asked SLURM for
-    for flag in ("--cpus-per-task=1", "--mem=2GB", "--ntasks-per-node=1", "--nodes=1", "--time=15", "--signal=USR1@120"):
+    for flag in ("--cpus-per-task=1", "--mem=2GB", "--ntasks-per-node=1", "--nodes=1", "--time=15", "--signal=USR1@120", "--requeue"):
         assert f"#SBATCH {flag}\n" in script, script
     assert "--gpus-per-node" not in script
 
