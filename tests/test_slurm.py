@@ -209,11 +209,10 @@ def test_a_preempted_job_is_requeued_by_lightning_and_goes_on_where_it_stopped(c
     process, sweep_dir = sweeps["preempted"]
     run = sweep_dir / "0"
     deadline = time.monotonic() + JOB_MINUTES * 60
-    while not (run / "checkpoints" / "last.ckpt").exists():  # epoch 0 done
+    while not (run / "checkpoints" / "last.ckpt").exists():  # epoch 0 done: two epochs of training left to interrupt
         assert process.poll() is None and time.monotonic() < deadline, f"epoch 0 never ended\n{job_logs(sweep_dir)}"
-        time.sleep(0.5)
+        time.sleep(0.1)
     job = job_id(run)
-    time.sleep(1)
     # What SLURM sends signal_delay_s before the time limit (--signal=USR1@<s>: every process of the job's steps).
     subprocess.run(["scancel", "--signal=USR1", job], check=True)
     finish(process, sweep_dir)
