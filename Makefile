@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision pinned to the releases this project is measured with (pip takes them from local disk here).
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo lint format test test-all clean
+.PHONY: install demo lint format test test-all slurm slurm-stop slurm-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ test: lint  ## lint, then the fast tests (the default run; CI runs it)
 
 test-all: lint  ## lint, the fast tests and the ones marked slow
 	$(BIN)/python -m pytest -m ""
+
+slurm:  ## a one-node SLURM on this machine (as root; installs slurm-wlm and munge when missing): .ci/slurm.sh
+	.ci/slurm.sh start
+
+slurm-stop:  ## stop it: no SLURM or munge daemon left that make slurm started
+	.ci/slurm.sh stop
+
+slurm-test: install  ## sweeps, preemption and a failing job as SLURM jobs, through a running cluster (make slurm)
+	$(BIN)/python -m pytest -m slurm
 
 clean:
 	rm -rf $(VENV) outputs/train outputs/*/multiruns

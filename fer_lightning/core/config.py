@@ -32,3 +32,8 @@ OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
 # ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).
 OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value, replace=True)
+# ${slurm_gpus:accelerator,devices}: the GPUs per node a SLURM job asks for (conf/hydra/launcher/slurm.yaml): the
+# trainer's devices when it trains on GPUs, none otherwise (a CPU job would hold a GPU idle).
+OmegaConf.register_new_resolver(
+    "slurm_gpus", lambda accelerator, devices: devices if accelerator in ("gpu", "cuda") else None, replace=True
+)

@@ -65,6 +65,11 @@ def init_worker(worker_id: int) -> None:
     workers would otherwise share, gets its own seed."""
     signal.signal(signal.SIGTERM, _leave_the_first_sigterm_to_the_main_process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SLURM's requeue signals (USR1 for Lightning, USR2 for submitit) reach every process of the job: a forked
+    # worker would run the handler it inherited, save a checkpoint and requeue the job again.
+    for name in ("SIGUSR1", "SIGUSR2"):
+        if hasattr(signal, name):  # no SIGUSR* on Windows
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     pl_worker_init_function(worker_id)
     info = get_worker_info()
     info.dataset.transform.set_random_seed(augmentation_seed(rank_zero_only.rank))

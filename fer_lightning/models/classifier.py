@@ -185,6 +185,13 @@ class EmotionClassifier(LightningModule):
         self.log("step", float(self.current_epoch))
         return values
 
+    def on_train_start(self) -> None:
+        """Resumed mid-epoch (an interrupt's last.ckpt, a requeued SLURM job), the lr of the epoch it goes on with is
+        logged here: Lightning skips on_train_epoch_start then (the schedule is already rebuilt by then: callbacks'
+        on_train_start run before the module's)."""
+        if self.trainer.fit_loop.restarted_mid_epoch:
+            self.on_train_epoch_start()
+
     def on_train_epoch_start(self) -> None:
         """The learning rate of each parameter group, logged with the epoch's metrics (x = epoch)."""
         for group in self.trainer.optimizers[0].param_groups if self.trainer.optimizers else []:

@@ -129,7 +129,7 @@ class CheckpointOnInterrupt(L.Callback):
         trainer.save_checkpoint(path)
         rank_zero_info(
             f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
-            "resume with ckpt_path=last (or this path) and the same overrides"
+            "resume with ckpt_path=last (or this path) and the same overrides (a requeued SLURM job does)"
         )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 from fer_lightning.core.checkpoints import read_checkpoint, trusted_config
 from fer_lightning.core.runs import find_checkpoint
+
+log = logging.getLogger(__name__)
 
 
 def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
@@ -21,4 +25,24 @@ def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
             f"ckpt_path={path} holds a {trained} model, but this run builds {net}: "
             "give the overrides the checkpoint was trained with"
         )
-    return path, int(checkpoint.get("epoch", 0)) + 1
+    # Lightning's hpc_ckpt_<n>.ckpt is written mid-epoch by SLURM's requeue signal, and the run goes on until SLURM
+    # stops it: the epoch it was in may have been logged after it, and is logged again.
+    return path, int(checkpoint.get("epoch", 0)) + (0 if path.name.startswith("hpc_ckpt_") else 1)
+
+
+def requeued_checkpoint(run: Path) -> Path | None:
+    """The checkpoint a requeued SLURM job goes on from: the newest in its folder (``checkpoints/last.ckpt``, which
+    SIGTERM writes when SLURM stops the job, or the ``hpc_ckpt_<n>.ckpt`` Lightning saves on the requeue signal).
+    None when the job was not requeued (``SLURM_RESTART_COUNT``) or saved nothing before it stopped."""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    if not restarts:
+        return None
+    saved = [p for p in (run / "checkpoints" / "last.ckpt", *run.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+    newest = max(saved, key=lambda p: p.stat().st_mtime_ns, default=None)
+    log.info(
+        "SLURM requeued job %s (restart %d): %s",
+        os.environ.get("SLURM_JOB_ID"),
+        restarts,
+        f"going on from {newest}" if newest else "no checkpoint in its folder, starting over",
+    )
+    return newest

@@ -14,6 +14,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -29,7 +30,7 @@ from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.training import dashboards
 from fer_lightning.training.callbacks import GatherPredictions, ScheduleOverNewHorizon, StoreConfig, TimeToAccuracy
 from fer_lightning.training.dashboards import write_figure
-from fer_lightning.training.resume import resume_point
+from fer_lightning.training.resume import requeued_checkpoint, resume_point
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     log.info("Run folder: %s", out)
-    resume, resume_epoch = (
-        resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
-    )
+    ckpt_path = requeued_checkpoint(out) or cfg.ckpt_path  # a requeued SLURM job goes on from its newest checkpoint
+    resume, resume_epoch = resume_point(ckpt_path, cfg.paths.root, cfg.model.net._target_) if ckpt_path else (None, 0)
     datamodule: FERDataModule = instantiate(cfg.data)
     model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
@@ -225,7 +225,8 @@ def train_job(cfg: DictConfig) -> float | None:
         or (isinstance(devices, int) and devices > 1)
         or (not isinstance(devices, (int, str)) and len(devices) > 1)
     )
-    if sweep and (str(cfg.trainer.get("strategy", "")).startswith("ddp") or several):
+    # Under SLURM (hydra/launcher=slurm) SLURM starts every process and nothing relaunches the command line.
+    if sweep and (str(cfg.trainer.get("strategy", "")).startswith("ddp") or several) and not SLURMEnvironment.detect():
         raise ValueError(
             f"trainer=ddp or trainer.devices={devices} inside a sweep (-m): DDP relaunches the command line in every "
             "process, so each would start the whole sweep again. Sweep with one device per job (trainer=cpu or "

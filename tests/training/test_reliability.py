@@ -210,9 +210,3 @@ def test_bad_config_and_resume_inputs_name_what_is_wrong(make_cfg, tmp_path: Pat
         ValueError, match="holds a fer_lightning.models.cnn.scratch_cnn model, but this run builds .*resnet50"
     ):
         train(make_cfg("model=resnet50", "model.pretrained=false", f"ckpt_path={last}"))
-
-
-def test_slurm_launcher_config_composes(make_cfg) -> None:
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="optional extra: pip install -e '.[slurm]'")
-    cfg = make_cfg("hydra/launcher=slurm")
-    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.gpus_per_node == 1
