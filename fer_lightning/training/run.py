@@ -27,7 +27,14 @@ from fer_lightning.evaluation.reports import write_split_report
 from fer_lightning.evaluation.saliency import saliency_grid
 from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.training import dashboards
-from fer_lightning.training.callbacks import GatherPredictions, ScheduleOverNewHorizon, StoreConfig, TimeToAccuracy
+from fer_lightning.training.callbacks import (
+    EpochLog,
+    GatherPredictions,
+    ScheduleOverNewHorizon,
+    ShortProgressBar,
+    StoreConfig,
+    TimeToAccuracy,
+)
 from fer_lightning.training.dashboards import write_figure
 from fer_lightning.training.resume import resume_point
 
@@ -48,13 +55,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
     )
     datamodule: FERDataModule = instantiate(cfg.data)
+    later_job = HydraConfig.get().mode == RunMode.MULTIRUN and HydraConfig.get().job.num > 0
+    if later_job:  # the data tables and the model summary once per sweep: job 0 printed them
+        datamodule.tables_level = logging.DEBUG
     model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     gather = GatherPredictions()
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # null: off
-    callbacks += [StoreConfig(run_cfg), gather, ScheduleOverNewHorizon()]
+    callbacks += [StoreConfig(run_cfg), gather, ScheduleOverNewHorizon(), EpochLog()]  # EpochLog: when no bar
+    if cfg.trainer.get("enable_progress_bar", True):  # on a terminal; in a file EpochLog writes a line per epoch
+        callbacks.append(ShortProgressBar())
     loggers = [instantiate_logger(c, resume_epoch if resume else None) for c in (cfg.get("logger") or {}).values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    summary = {"enable_model_summary": False} if later_job else {}
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **summary)
     if trainer.is_global_zero and not resume:
         dashboards.log_layout(loggers)
 
