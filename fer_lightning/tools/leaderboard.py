@@ -24,7 +24,8 @@ from fer_lightning.core.files import write_csv, write_text
 from fer_lightning.core.overrides import parse_override
 
 log = logging.getLogger(__name__)
-METRICS = ["val/acc_best", "best/val_macro_f1", "test/acc", "best/test_accuracy", "best/test_macro_f1"]
+# One name per number, as TensorBoard and metrics.json name it (training/run.py metric_name).
+METRICS = ["val/acc_best", "val/f1_best", "test/acc", "test/f1"]
 RUN_COLUMNS = ["epochs", "seconds_per_epoch"]
 FIXED = ["best", "job", "status", "overrides", "error", *METRICS, *RUN_COLUMNS]  # never taken for a knob
 TIME_TO = "minutes_to_"  # callbacks.TimeToAccuracy's columns: minutes of fitting until a val accuracy was reached

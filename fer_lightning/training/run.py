@@ -83,18 +83,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
         predictions = {"test": gather.test, "val": gather.best_val}  # gathered from every process
         if trainer.is_global_zero:
-            metrics.update(
-                write_run_reports(
-                    predictions,
-                    datamodule,
-                    out / "report",
-                    loggers,
-                    trainer.current_epoch,
-                    cfg.misclassified_per_class,
-                    model,
-                    cfg.saliency_per_class,
-                )
+            reports = write_run_reports(
+                predictions,
+                datamodule,
+                out / "report",
+                loggers,
+                trainer.current_epoch,
+                cfg.misclassified_per_class,
+                model,
+                cfg.saliency_per_class,
             )
+            # Where Lightning logged the same number (test/acc, val/acc_best), its value is kept: synchronised
+            # over every process, it is the one TensorBoard shows.
+            metrics.update({name: value for name, value in reports.items() if name not in metrics})
     if not trainer.is_global_zero:
         return metrics
 
@@ -193,8 +194,20 @@ def write_run_reports(
                     model.net, images, datamodule.transforms["val"], labels, probabilities, saliency_per_class
                 )
                 write_figure(figure, out / split / "gradcam.png", loggers, "test/gradcam", epoch)
-        metrics.update({f"best/{split}_{name}": value for name, value in report.items() if name != "images"})
+        metrics.update({metric_name(split, name): value for name, value in report.items() if name != "images"})
     return metrics
+
+
+# The report's names for the four numbers Lightning logs too (classifier.py stage_metrics): one name per number.
+LIGHTNING_NAMES = {"accuracy": "acc", "macro_f1": "f1", "macro_precision": "precision", "macro_recall": "recall"}
+
+
+def metric_name(split: str, name: str) -> str:
+    """One scheme across TensorBoard, metrics.json and the leaderboard: ``<stage>/<metric>``, as Lightning logs
+    them; the val report is of the best epoch, hence ``val/<metric>_best`` (like ``val/acc_best``); test is always
+    the best checkpoint's, so plain ``test/<metric>``."""
+    name = LIGHTNING_NAMES.get(name, name)
+    return f"{split}/{name}_best" if split == "val" else f"{split}/{name}"
 
 
 def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str], set[str]]:
