@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def class_rows_figure(columns: int, cell: tuple[float, float], title: str) -> tu
         for ax in row:
             ax.axis("off")
         row[0].text(-0.15, 0.5, name, transform=row[0].transAxes, ha="right", va="center", fontsize=9)
-    figure.suptitle(title, fontsize=9)
+    # Wrapped to the figure's width: a grid one or two faces wide is narrower than the title's one line.
+    figure.suptitle(textwrap.fill(title, max(20, int(figure.get_figwidth() * 72 * 0.95 / (0.6 * 9)))), fontsize=9)
     return figure, axes
 
 
