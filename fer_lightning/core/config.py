@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fer_lightning.core.console import quiet_library_chatter
+from fer_lightning.core.console import on_terminal, quiet_library_chatter
 from fer_lightning.core.hardware import fastest_precision
 from fer_lightning.core.runs import run_dir
 
@@ -29,6 +29,8 @@ def _config_dir() -> Path:
 CONFIG_DIR: Path = _config_dir()
 quiet_library_chatter()  # every entry point imports this module first
 OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=True)  # conf/trainer/default.yaml
+# ${on_terminal:}: progress bars only where stdout and stderr are terminals (conf/trainer/default.yaml, predict.yaml).
+OmegaConf.register_new_resolver("on_terminal", on_terminal, replace=True)
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
 # ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).
 OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value, replace=True)

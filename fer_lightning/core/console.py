@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 # Messages from Lightning and torch that say nothing about this run (each seen at every start).
@@ -30,3 +31,21 @@ def quiet_library_chatter() -> None:
         logging.getLogger(name).addFilter(DropChatter())
     for text in CHATTER:
         warnings.filterwarnings("ignore", message=f".*{text.replace('(', r'[(]').replace(')', r'[)]')}.*")
+
+
+def on_terminal() -> bool:
+    """True when both stdout and stderr are terminals: progress bars (which redraw with carriage returns) are shown
+    only then. Redirected to a file (``> run.log``, nohup, a cluster job, CI), runs log plain lines instead."""
+    streams = (sys.stdout, sys.stderr)
+    return all(stream is not None and hasattr(stream, "isatty") and stream.isatty() for stream in streams)
+
+
+def aligned_table(rows: dict[str, float], digits: int = 4) -> str:
+    """``name  value`` lines, names padded to one column: a short summary that reads well in a log."""
+    width = max((len(name) for name in rows), default=0)
+    return "\n".join(
+        f"  {name:<{width}}  {value:>{digits + 6},}"
+        if isinstance(value, int)
+        else f"  {name:<{width}}  {value:>{digits + 6}.{digits}f}"
+        for name, value in rows.items()
+    )

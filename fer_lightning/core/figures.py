@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,8 +40,16 @@ def class_rows_figure(columns: int, cell: tuple[float, float], title: str) -> tu
         for ax in row:
             ax.axis("off")
         row[0].text(-0.15, 0.5, name, transform=row[0].transAxes, ha="right", va="center", fontsize=9)
-    figure.suptitle(title, fontsize=9)
+    # Wrapped to the figure's width: a grid one or two faces wide is narrower than the title's one line.
+    figure.suptitle(textwrap.fill(title, max(20, int(figure.get_figwidth() * 72 * 0.95 / (0.6 * 9)))), fontsize=9)
     return figure, axes
+
+
+def fit_width(text: str, figure: Figure, fontsize: float, share: float = 0.75) -> str:
+    """``text`` shortened from the left, its end kept (a run path's distinctive part), to about ``share`` of the
+    figure's width at ``fontsize`` points: a subtitle placed over the axes is never cut at the figure's edge."""
+    max_chars = max(8, int(figure.get_figwidth() * 72 * share / (0.6 * fontsize)))
+    return text if len(text) <= max_chars else "…" + text[-(max_chars - 1) :]
 
 
 def confusion_matrix_figure(
@@ -57,10 +66,16 @@ def confusion_matrix_figure(
     ax.set_xlabel("predicted", fontsize=10)
     ax.set_ylabel("true", fontsize=10)
     for (row, col), rate in np.ndenumerate(rates):
+        if not counts[row].sum():  # a class with no faces: no rates to show (not a row of 0.00)
+            if col == 0:
+                ax.text(len(class_names) / 2 - 0.5, row, "no faces", ha="center", va="center", fontsize=9, color="gray")
+            continue
         color = "white" if rate > 0.5 else "black"
         ax.text(col, row - 0.12, f"{rate:.2f}", ha="center", va="center", fontsize=12, color=color)
         ax.text(col, row + 0.27, f"{int(counts[row, col]):,}", ha="center", va="center", fontsize=7, color=color)
     ax.set_title(title, fontsize=12, loc="left", pad=6 if subtitle is None else 18)
     if subtitle is not None:  # a second, smaller line between the title and the matrix
-        ax.text(0, 1.01, subtitle, transform=ax.transAxes, fontsize=9, color="dimgray", va="bottom")
+        ax.text(
+            0, 1.01, fit_width(subtitle, figure, 9), transform=ax.transAxes, fontsize=9, color="dimgray", va="bottom"
+        )
     return figure

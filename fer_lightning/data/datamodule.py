@@ -81,6 +81,10 @@ class FERDataModule(LightningDataModule):
     ``synthetic`` maps a split to images per class, e.g. ``{train: 300, val: 100, test: 100}``.
     """
 
+    # The level of the cleaning and images-per-class tables: run.py lowers it to DEBUG in a sweep's jobs after the
+    # first, so a sweep prints them once.
+    tables_level: int = logging.INFO
+
     def __init__(
         self,
         root: str | None,
@@ -179,13 +183,15 @@ class FERDataModule(LightningDataModule):
         splits = {split: records.subset(index[split]) for split in SPLITS}
         table = split_table({split: part.labels for split, part in splits.items()})
         if rank_zero_only.rank == 0:  # once per run, not once per DDP process
-            log.info("Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string())
+            log.log(
+                self.tables_level, "Images per class and split (%s):\n%s", self.root or "synthetic", table.to_string()
+            )
         return splits
 
     @rank_zero_only
     def write_cleaning_report(self, report: pd.DataFrame) -> None:
         summary = summarize(report).to_string(index=False) if len(report) else "nothing found"
-        log.info("Cleaning listed %d records:\n%s", len(report), summary)
+        log.log(self.tables_level, "Cleaning listed %d records:\n%s", len(report), summary)
         if self.report_dir is not None:
             write_csv(report, self.report_dir / "cleaning_report.csv")
 

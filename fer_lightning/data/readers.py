@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from fer_lightning.core.classes import EMOTIONS, FACE_SIZE, NUM_CLASSES
+from fer_lightning.core.console import on_terminal
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff")
@@ -205,7 +206,7 @@ def read_folders(root: Path) -> tuple[FaceRecords, list[Rejected]]:
                 total=len(files),
                 desc=f"Decoding {root}",
                 unit="img",
-                disable=len(files) < PROGRESS_FROM,
+                disable=len(files) < PROGRESS_FROM or not on_terminal(),  # no carriage returns in a file
                 leave=False,
             )
         )

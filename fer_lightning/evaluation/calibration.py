@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from fer_lightning.core.figures import plt
+from fer_lightning.core.figures import fit_width, plt
 
 
 def log_probabilities(probabilities: np.ndarray) -> torch.Tensor:
@@ -100,6 +100,15 @@ def reliability_figure(curves: dict[str, pd.DataFrame], title: str, subtitle: st
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(title, fontsize=11, loc="left", pad=6 if subtitle is None else 18)
     if subtitle is not None:
-        # Out of the layout: a long run path must not squeeze the axes to nothing (it is clipped at the edge instead).
-        ax.text(0, 1.01, subtitle, transform=ax.transAxes, fontsize=9, color="dimgray", va="bottom", in_layout=False)
+        # Out of the layout: a long run path must not squeeze the axes to nothing; shortened from the left to fit.
+        ax.text(
+            0,
+            1.01,
+            fit_width(subtitle, figure, 9),
+            transform=ax.transAxes,
+            fontsize=9,
+            color="dimgray",
+            va="bottom",
+            in_layout=False,
+        )
     return figure

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.core.checkpoints import store_temperature
+from fer_lightning.core.console import aligned_table
 from fer_lightning.core.figures import plt, write_png
 from fer_lightning.core.files import write_json
 from fer_lightning.data.datamodule import FERDataModule
@@ -68,15 +69,25 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             writer.add_figure(f"{title}/gradcam", figure)
             plt.close(figure)
     log.info(
-        "%s on %s %s split, tta=%s: %s",
-        trained.path,
-        data_cfg.root or "synthetic",
+        "%s split (tta=%s, %d faces): accuracy %.2f%%, macro F1 %.4f",
         split,
         tta,
-        {k: round(v, 4) for k, v in metrics.items()},
+        len(true),
+        100 * metrics["accuracy"],
+        metrics["macro_f1"],
+    )
+    log.info(
+        "%s on %s, %s split:\n%s", trained.path, data_cfg.root or "synthetic", split, aligned_table(headline(metrics))
     )
     log.info("Report written to %s", out)
     return metrics
+
+
+def headline(metrics: dict[str, float]) -> dict[str, float]:
+    """The numbers eval's summary shows; per-class F1, weighted averages and the leakage split stay in the report
+    (report.md, metrics.json)."""
+    detail = ("f1_", "weighted_", "images_", "accuracy_", "macro_f1_", "classes_present")
+    return {name: value for name, value in metrics.items() if not name.startswith(detail)}
 
 
 def predictions(

@@ -14,6 +14,7 @@ from torchvision.transforms.v2.functional import ten_crop
 from tqdm.auto import tqdm
 
 from fer_lightning.core.classes import NUM_CLASSES
+from fer_lightning.core.console import on_terminal
 
 TTA = Literal["none", "hflip", "tencrop"]
 TTA_MODES: tuple[TTA, ...] = ("none", "hflip", "tencrop")  # cheapest first
@@ -56,7 +57,9 @@ def predict_probabilities(
     model.eval()
     device = next(model.parameters()).device
     probabilities, labels = [], []
-    for images, targets in tqdm(loader, desc=description, unit="batch", disable=not description, leave=False):
+    for images, targets in tqdm(
+        loader, desc=description, unit="batch", disable=not description or not on_terminal(), leave=False
+    ):
         images = images.to(device)
         with autocast or nullcontext():
             views = [model(view).float().softmax(-1) for view in tta_views(images, tta, crop_fraction, crop_size)]

@@ -8,6 +8,7 @@ FER-2013's own 48x48 files with ``predict.detect_faces=false`` the labels are ev
 from __future__ import annotations
 
 import logging
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from fer_lightning.core.files import write_atomically, write_csv, write_json
 from fer_lightning.data.readers import IMAGE_SUFFIXES
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.faces import Box, FoundFace, face_square
-from fer_lightning.serving.recognizer import EmotionRecognizer
+from fer_lightning.serving.recognizer import EmotionRecognizer, no_face_reason
 from fer_lightning.serving.video import VideoSource, VideoWriter, camera_index, is_video
 
 log = logging.getLogger(__name__)
@@ -63,24 +64,37 @@ def unreadable(file: Path) -> str | None:
 
 def find_faces(
     files: list[Path], recognizer: EmotionRecognizer, progress_bar: bool
-) -> tuple[list[FoundFace], list[dict[str, str]]]:
-    """Every face to predict (with its file), and the files skipped with the reason."""
+) -> tuple[list[FoundFace], list[dict[str, str]], bool]:
+    """Every face to predict (with its file), the files skipped with the reason, and whether Ctrl+C stopped the
+    search (the faces of the files done before it are kept)."""
     faces: list[FoundFace] = []
     skipped: list[dict[str, str]] = []
-    for file in tqdm(files, desc="faces", unit="file", disable=not progress_bar):
-        problem = unreadable(file)
-        image = cv2.imread(str(file), cv2.IMREAD_COLOR) if problem is None else None  # BGR, EXIF-oriented
-        if image is None:
-            reason = problem or ("unreadable image" if file.suffix.lower() in IMAGE_SUFFIXES else "not an image")
-            if reason == "not an image" and is_video(file):
-                reason = "a video: give it alone as input="
-            skipped.append({"file": str(file), "reason": reason})
-            continue
-        found = recognizer.find_faces(image)
-        if not found:
-            skipped.append({"file": str(file), "reason": "no face found"})
-        faces += [face._replace(file=file) for face in found]
-    return faces, skipped
+    done = 0
+    try:
+        for file in tqdm(files, desc="faces", unit="file", disable=not progress_bar):
+            faces_of_file, skipped_file = faces_in(file, recognizer)
+            faces += faces_of_file
+            skipped += skipped_file
+            done += 1
+    except KeyboardInterrupt:
+        log.warning("Stopped at Ctrl+C after %d of %d files: writing their predictions", done, len(files))
+        return faces, skipped, True
+    return faces, skipped, False
+
+
+def faces_in(file: Path, recognizer: EmotionRecognizer) -> tuple[list[FoundFace], list[dict[str, str]]]:
+    """The faces of one file, or why it is skipped."""
+    problem = unreadable(file)
+    image = cv2.imread(str(file), cv2.IMREAD_COLOR) if problem is None else None  # BGR, EXIF-oriented
+    if image is None:
+        reason = problem or ("unreadable image" if file.suffix.lower() in IMAGE_SUFFIXES else "not an image")
+        if reason == "not an image" and is_video(file):
+            reason = "a video: give it alone as input="
+        return [], [{"file": str(file), "reason": reason}]
+    found = recognizer.find_faces(image)
+    if not found:
+        return [], [{"file": str(file), "reason": no_face_reason(image)}]  # with a hint for a face crop
+    return [face._replace(file=file) for face in found], []
 
 
 def face_rows(boxes: list[Box], probabilities: np.ndarray) -> pd.DataFrame:
@@ -115,28 +129,51 @@ def annotated_path(file: Path, root: Path, out: Path, image_format: str | None, 
     return out / folder / relative
 
 
+# Annotated copies of smaller images are enlarged to this side (by a whole factor, pixels kept sharp) so their labels
+# can be read: on a 48x48 face no legible label fits.
+ANNOTATED_MIN_SIDE = 240
+
+
 def draw_predictions(
-    image: np.ndarray, rows: pd.DataFrame, color: tuple[int, int, int], line_width: float
+    image: np.ndarray, rows: pd.DataFrame, color: tuple[int, int, int], line_width: float, min_side: int = 0
 ) -> np.ndarray:
-    """Each face's box, and "<emotion> <probability>" on a filled tag above it (inside it at the top edge)."""
-    thickness = max(1, round(max(image.shape[:2]) * line_width))
-    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, 0.35 * thickness)  # text height ~ 7 strokes
+    """Each face's box, and "<emotion> <probability>" on a filled tag: above the box where there is room, else below
+    it, else inside at its top; the text is made smaller until it fits the image's width, so it is never cut. An
+    image with a longer side under ``min_side`` is first enlarged by a whole factor (the boxes with it)."""
+    factor = max(1, -(-min_side // max(image.shape[:2]))) if min_side else 1
+    if factor > 1:
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
+    image_height, image_width = image.shape[:2]
+    thickness = max(1, round(max(image_height, image_width) * line_width))
+    font = cv2.FONT_HERSHEY_SIMPLEX
     text_color = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
     for row in rows.itertuples():
-        cv2.rectangle(image, (row.x, row.y), (row.x + row.w, row.y + row.h), color, thickness)
+        x, y, w, h = (int(v) * factor for v in (row.x, row.y, row.w, row.h))
+        cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
         label = f"{row.emotion} {getattr(row, f'p_{row.emotion}'):.2f}"
-        (width, height), baseline = cv2.getTextSize(label, font, font_scale, thickness)
-        tag_height = height + baseline + thickness
-        top = row.y - tag_height if row.y >= tag_height else row.y
-        cv2.rectangle(image, (row.x, top), (row.x + width + thickness, top + tag_height), color, -1)
+        font_scale, text_thickness = max(0.4, 0.35 * thickness), thickness  # text height ~ 7 strokes
+        (width, height), baseline = cv2.getTextSize(label, font, font_scale, text_thickness)
+        while width + 2 * text_thickness > image_width and font_scale > 0.2:  # fit the width: never cut
+            font_scale *= 0.9
+            text_thickness = max(1, min(text_thickness, round(font_scale * 2)))
+            (width, height), baseline = cv2.getTextSize(label, font, font_scale, text_thickness)
+        tag_width, tag_height = width + 2 * text_thickness, height + baseline + text_thickness
+        if y >= tag_height:  # above the face
+            top = y - tag_height
+        elif y + h + tag_height <= image_height:  # below it
+            top = y + h
+        else:  # no room outside: inside at the top
+            top = y
+        left = max(0, min(x, image_width - tag_width))
+        cv2.rectangle(image, (left, top), (left + tag_width, top + tag_height), color, -1)
         cv2.putText(
             image,
             label,
-            (row.x + thickness // 2, top + height + thickness // 2),
+            (left + text_thickness, top + height + text_thickness // 2),
             font,
             font_scale,
             text_color,
-            thickness,
+            text_thickness,
             cv2.LINE_AA,
         )
     return image
@@ -256,7 +293,9 @@ def explain(
             draw_saliency(
                 image, face_square(faces[i].box, settings.margin), maps[i], settings.explain_alpha, faces[i].angle
             )
-        drawn = draw_predictions(image, table.iloc[members], tuple(settings.box_color), settings.line_width)
+        drawn = draw_predictions(
+            image, table.iloc[members], tuple(settings.box_color), settings.line_width, ANNOTATED_MIN_SIDE
+        )
         write_image(drawn, annotated_path(file, root, out, settings.annotated_format, "explained"))
     log.info("Grad-CAM maps of %d faces in %s", len(faces), out / "explained")
 
@@ -279,6 +318,7 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     root = Path(source).expanduser()
     files = list_images(root, settings.recursive) if video is None else []
     recognizer = EmotionRecognizer(LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root), settings)
+    interrupted = False  # Ctrl+C in a folder: the files done are written, then the exit status is 130
     if video is not None:
         table, skipped_table, annotated = predict_video(recognizer, video, out, settings)
         counted, total, what = (
@@ -287,7 +327,7 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
             "frames",
         )
     else:
-        faces, skipped = find_faces(files, recognizer, settings.progress_bar)
+        faces, skipped, interrupted = find_faces(files, recognizer, settings.progress_bar)
         table = prediction_table(faces, recognizer.probabilities([face.face for face in faces]))
         skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
         counted, total, what, annotated = table["file"].nunique(), len(files), "files", None
@@ -307,7 +347,7 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     if settings.annotate and video is None:
         for file, rows in table.groupby("file", sort=False):
             image = cv2.imread(file, cv2.IMREAD_COLOR)
-            drawn = draw_predictions(image, rows, tuple(settings.box_color), settings.line_width)
+            drawn = draw_predictions(image, rows, tuple(settings.box_color), settings.line_width, ANNOTATED_MIN_SIDE)
             write_image(drawn, annotated_path(Path(file), root, out, settings.annotated_format))
     if settings.explain and video is None:
         explain(recognizer, faces, table, root, out, settings)
@@ -324,4 +364,6 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         f" (annotated video: {annotated.name})" if annotated else "",
     )
     log_skipped(skipped_table, total, what, out / "skipped.csv")
+    if interrupted:  # the rows done are written; the exit status says the run did not finish
+        raise SystemExit(128 + signal.SIGINT)
     return table, skipped_table

@@ -11,6 +11,8 @@ transform, Dataset and autocast-matched forward pass (fer_lightning/evaluation/i
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,16 +41,33 @@ from fer_lightning.serving.landmarks import EyeAligner
 
 ImageLike = np.ndarray | Image.Image | str | Path
 DETECTORS_DIR = CONFIG_DIR / "predict" / "detector"
+log = logging.getLogger(__name__)
 
 
 def detector_config(detector: str | DictConfig) -> DictConfig:
     """A detector's config: as composed (predict/detector=ssd), or by name (predict.detector=ssd, the API)."""
     if not isinstance(detector, str):
-        return detector
+        return best_installed(detector) if "best_installed" in detector else detector
     path = DETECTORS_DIR / f"{detector}.yaml"
     if not path.is_file():
         raise ValueError(f"predict.detector={detector}: one of {sorted(p.stem for p in DETECTORS_DIR.glob('*.yaml'))}")
-    return OmegaConf.load(path)
+    return detector_config(OmegaConf.load(path))
+
+
+def best_installed(auto: DictConfig) -> DictConfig:
+    """predict/detector=auto (the default): the first of ``best_installed`` whose package is installed (a detector
+    config naming no ``package`` needs none), logged. The package is looked up, not imported."""
+    names = list(auto.best_installed)
+    for name in names:
+        config = OmegaConf.load(DETECTORS_DIR / f"{name}.yaml")
+        package = config.get("package")
+        if package is None or importlib.util.find_spec(package) is not None:
+            why = f"{package} is installed" if package else "bundled"
+            others = ", ".join(n for n in names if n != name)
+            log.info("Face detector: %s (%s; predict/detector=%s for another)", name, why, others or name)
+            return config
+        log.info("Face detector %s skipped: %s is not installed (pip install -e '.[detect]')", name, package)
+    raise ValueError(f"predict/detector=auto: none of {names} is installed")
 
 
 def build(config: DictConfig) -> Any:
@@ -73,6 +92,21 @@ def predict_settings(detector: str, overrides: Sequence[str] = ()) -> DictConfig
     settings = OmegaConf.load(CONFIG_DIR / "predict.yaml").predict
     settings.detector = detector_config(detector)
     return OmegaConf.merge(settings, OmegaConf.from_dotlist(list(overrides)))
+
+
+# An image no larger than this on its longer side, and about square, is taken for a face crop (FER-2013's are 48x48).
+FACE_CROP_SIDE = 128
+
+
+def no_face_reason(image: np.ndarray) -> str:
+    """Why an image gave no face: with a hint where it looks like a face crop, which detectors need context around."""
+    height, width = image.shape[:2]
+    if max(height, width) <= FACE_CROP_SIDE and 0.75 <= width / max(height, 1) <= 1.33:
+        return (
+            "no face found in what looks like a face crop: predict.detect_faces=false takes each image as one face "
+            f"(API: overrides=['detect_faces=false']; the image is {width}x{height})"
+        )
+    return "no face found"
 
 
 def read_image(image: ImageLike) -> np.ndarray:
@@ -116,7 +150,7 @@ class EmotionRecognizer:
     def from_checkpoint(
         cls,
         ckpt_path: str | Path | None = None,
-        detector: str = "haar",
+        detector: str = "auto",
         overrides: Sequence[str] = (),
         root: str | Path = "outputs",
     ) -> EmotionRecognizer:
@@ -185,7 +219,11 @@ class EmotionRecognizer:
 
     def detect_batch(self, images: Iterable[ImageLike]) -> list[list[dict[str, Any]]]:
         """``detect`` for many images, the faces of all of them through the model in batches of ``batch_size``."""
-        found = [self.find_faces(read_image(image)) for image in images]
+        decoded = [read_image(image) for image in images]
+        found = [self.find_faces(image) for image in decoded]
+        for image, faces in zip(decoded, found, strict=True):
+            if not faces:
+                log.warning("%s", no_face_reason(image))
         probabilities = self.probabilities([found_face.face for faces in found for found_face in faces])
         results, start = [], 0
         for faces in found:

@@ -19,22 +19,30 @@ logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader l
 
 
 def run_curve(run: Path, metric: str) -> pd.DataFrame:
-    """(epoch, minutes, value) of ``metric``, logged once per epoch, in a run's tensorboard/ events; minutes since
-    the run's first event (its logger's start, a few seconds before fitting; a resumed run's pause counts too)."""
+    """(epoch, minutes, value) of ``metric``, logged once per epoch, in a run's tensorboard/ events; minutes of
+    fitting: within each stretch of the run (one events file per start, a resumed run has several) the time since
+    the stretch's first event, after the stretches before it, so the pauses between them do not count."""
     folder = run / "tensorboard"
     if not folder.is_dir():
         raise FileNotFoundError(f"{run}: no tensorboard/ folder (not a training run folder)")
-    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-    events.Reload()
-    if metric not in events.Tags()["scalars"]:
+    stretches = []
+    for file in sorted(folder.rglob("events.out.tfevents.*")):
+        events = EventAccumulator(str(file), size_guidance={"scalars": 0})
+        events.Reload()
+        points = events.Scalars(metric) if metric in events.Tags()["scalars"] else []
+        stretches.append((events.FirstEventTimestamp(), points))
+    if not any(points for _, points in stretches):
+        events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        events.Reload()
         raise ValueError(
             f"{run}: no {metric!r} in its TensorBoard events (has {sorted(events.Tags()['scalars'])[:8]}...)"
         )
-    start = events.FirstEventTimestamp()
-    points = pd.DataFrame(
-        [(p.step, (p.wall_time - start) / 60, p.value) for p in events.Scalars(metric)],
-        columns=["step", "minutes", "value"],
-    )
+    rows, before = [], 0.0  # before: minutes fitted in the earlier stretches
+    for start, points in sorted(stretches, key=lambda stretch: stretch[0]):
+        rows += [(p.step, before + (p.wall_time - start) / 60, p.value) for p in points]
+        if points:
+            before += (points[-1].wall_time - start) / 60
+    points = pd.DataFrame(rows, columns=["step", "minutes", "value"])
     # One point per epoch: the n-th distinct step is epoch n, whether the run logged against the epoch or (older
     # runs) the global step; a resumed run's re-logged step counts once, with its latest value.
     points = points.drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
@@ -49,7 +57,7 @@ def curves_figure(curves: dict[str, pd.DataFrame], metric: str) -> plt.Figure:
         for ax, x in zip(axes, ("epoch", "minutes"), strict=True):
             ax.plot(curve[x], curve["value"], marker="o", markersize=2.5, label=f"{label} (best {best:.3f})")
     axes[0].set(xlabel="epoch", ylabel=metric)
-    axes[1].set(xlabel="minutes since the run started")
+    axes[1].set(xlabel="minutes of fitting (pauses between the stretches of a resumed run left out)")
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")

@@ -24,7 +24,8 @@ from fer_lightning.core.files import write_csv, write_text
 from fer_lightning.core.overrides import parse_override
 
 log = logging.getLogger(__name__)
-METRICS = ["val/acc_best", "best/val_macro_f1", "test/acc", "best/test_accuracy", "best/test_macro_f1"]
+# One name per number, as TensorBoard and metrics.json name it (training/run.py metric_name).
+METRICS = ["val/acc_best", "val/f1_best", "test/acc", "test/f1"]
 RUN_COLUMNS = ["epochs", "seconds_per_epoch"]
 FIXED = ["best", "job", "status", "overrides", "error", *METRICS, *RUN_COLUMNS]  # never taken for a knob
 TIME_TO = "minutes_to_"  # callbacks.TimeToAccuracy's columns: minutes of fitting until a val accuracy was reached
@@ -216,20 +217,29 @@ def write_leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best", digi
 def rank(cfg: DictConfig) -> pd.DataFrame:
     """Write and print the leaderboard of ``cfg.sweep_dir``."""
     table = write_leaderboard(cfg.sweep_dir, cfg.rank_by, cfg.digits)
-    view, shared = sweep_view(Path(cfg.sweep_dir), table, cfg.rank_by, cfg.digits)
-    if "overrides" in shared:
-        print(f"overrides of every job: {shared.pop('overrides')}")
-    if shared:
-        print("same in every job: " + ", ".join(f"{name}={value}" for name, value in shared.items()))
-    print(view.to_string(index=False))
+    print(printed_table(Path(cfg.sweep_dir), table, cfg.rank_by, cfg.digits))
     return table
+
+
+def printed_table(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3) -> str:
+    """The leaderboard as a terminal shows it: what every job shared, then the readable view."""
+    view, shared = sweep_view(sweep_dir, table, rank_by, digits)
+    lines = []
+    if "overrides" in shared:
+        lines.append(f"overrides of every job: {shared.pop('overrides')}")
+    if shared:
+        lines.append("same in every job: " + ", ".join(f"{name}={value}" for name, value in shared.items()))
+    lines.append(view.to_string(index=False))
+    return "\n".join(lines)
 
 
 class WriteLeaderboard(HydraCallback):
     """Hydra callback (conf/hydra/default.yaml): the sweep's leaderboard is written when a multirun ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        table = write_leaderboard(config.hydra.sweep.dir, config.get("optimized_metric", "val/acc_best"))
+        rank_by = config.get("optimized_metric", "val/acc_best")
+        table = write_leaderboard(config.hydra.sweep.dir, rank_by)
+        print(printed_table(Path(config.hydra.sweep.dir), table, rank_by), flush=True)  # the sweep ends with its table
         if (table["status"] == "failed").all():  # the exit status says so, for scripts and schedulers (Hydra only
             # warns about a callback's exceptions; SystemExit gets through)
             raise SystemExit(f"every job of the sweep failed: {config.hydra.sweep.dir}/leaderboard.md has the errors")

@@ -3,6 +3,7 @@ points here or into Lightning; the run itself adds the ones it always needs (Sto
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loops import _EvaluationLoop
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -20,6 +22,8 @@ from fer_lightning.core.checkpoints import CONFIG_KEY
 from fer_lightning.core.classes import NUM_CLASSES
 from fer_lightning.training.dashboards import log_confusion_matrix
 
+log = logging.getLogger(__name__)
+
 
 class StoreConfig(L.Callback):
     """Adds the run's resolved config (plain dicts and lists: safe for weights_only loading) to every checkpoint."""
@@ -29,6 +33,79 @@ class StoreConfig(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint[CONFIG_KEY] = self.config
+
+
+class EpochLog(L.Callback):
+    """One plain log line per epoch where there is no progress bar (a run redirected to a file, nohup, a cluster job):
+    ``Epoch 3/30  train loss 1.234 acc 45.6%  val loss 1.345 acc 43.2%  lr 1e-03  12.3s``. On a terminal the
+    bar shows all this and the callback stays silent (conf/trainer/default.yaml enable_progress_bar)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.pending: tuple[int, float] | None = None  # (epoch, seconds) of an epoch ended but not yet logged
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.flush(trainer)
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Callbacks run before the module's on_train_epoch_end, which logs the train metrics: the line is written
+        # when they are in, at the next epoch's start or when training ends.
+        self.pending = (trainer.current_epoch, time.perf_counter() - self.started)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.flush(trainer)
+
+    def flush(self, trainer: L.Trainer) -> None:
+        pending, self.pending = self.pending, None
+        if pending is None or trainer.progress_bar_callback is not None or not trainer.is_global_zero:
+            return
+        log.info(epoch_line(pending[0], trainer.max_epochs, trainer.callback_metrics, pending[1]))
+
+
+def epoch_line(epoch: int, max_epochs: int | None, metrics: dict[str, Any], seconds: float) -> str:
+    """The line of epoch ``epoch`` (0-based): epoch/max, train and val loss and accuracy, the learning rate (of each
+    parameter group where there are several), the epoch's seconds."""
+
+    def number(name: str) -> float | None:
+        value = metrics.get(name)
+        return None if value is None else float(value)
+
+    parts = [f"Epoch {epoch + 1}/{max_epochs}" if max_epochs and max_epochs > 0 else f"Epoch {epoch + 1}"]
+    for stage in ("train", "val"):
+        loss, acc = number(f"{stage}/loss"), number(f"{stage}/acc")
+        if loss is not None or acc is not None:
+            text = stage
+            text += f" loss {loss:.4f}" if loss is not None else ""
+            text += f" acc {acc:.2%}" if acc is not None else ""
+            parts.append(text)
+    rates = {name.removeprefix("lr/"): number(name) for name in sorted(metrics) if name.startswith("lr/")}
+    if len(set(rates.values())) == 1:  # one group, or groups at one rate
+        parts.append(f"lr {next(iter(rates.values())):.2e}")
+    elif rates:
+        parts.append("lr " + " ".join(f"{group} {rate:.2e}" for group, rate in rates.items()))
+    parts.append(f"{seconds:.1f}s")
+    return "  ".join(parts)
+
+
+class ShortProgressBar(RichProgressBar):
+    """Lightning's rich bar, with epochs counted from 1 (``Epoch 2/2`` on the last of two, not ``Epoch 1/1``) and
+    only the accuracies, in short names (``acc 0.41 val 0.38 best 0.40``), so its last line fits in 100 columns."""
+
+    SHORT = {"train/acc": "acc", "val/acc": "val", "val/acc_best": "best", "test/acc": "test"}
+
+    def configure_columns(self, trainer: L.Trainer) -> list:
+        columns = super().configure_columns(trainer)
+        columns[1].bar_width = 12  # the bar itself: room for the counts, times and metrics on one line
+        return columns
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        total = self.trainer.max_epochs
+        return f"Epoch {current_epoch + 1}" + (f"/{total}" if total is not None and total > 0 else "")
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float | dict]:
+        metrics = super().get_metrics(trainer, pl_module)
+        return {short: f"{float(metrics[name]):.3f}" for name, short in self.SHORT.items() if name in metrics}
 
 
 class FreezeBackbone(L.Callback):

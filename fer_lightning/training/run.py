@@ -28,7 +28,14 @@ from fer_lightning.evaluation.reports import write_split_report
 from fer_lightning.evaluation.saliency import saliency_grid
 from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.training import dashboards
-from fer_lightning.training.callbacks import GatherPredictions, ScheduleOverNewHorizon, StoreConfig, TimeToAccuracy
+from fer_lightning.training.callbacks import (
+    EpochLog,
+    GatherPredictions,
+    ScheduleOverNewHorizon,
+    ShortProgressBar,
+    StoreConfig,
+    TimeToAccuracy,
+)
 from fer_lightning.training.dashboards import write_figure
 from fer_lightning.training.resume import requeued_checkpoint, resume_point
 
@@ -48,13 +55,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = requeued_checkpoint(out) or cfg.ckpt_path  # a requeued SLURM job goes on from its newest checkpoint
     resume, resume_epoch = resume_point(ckpt_path, cfg.paths.root, cfg.model.net._target_) if ckpt_path else (None, 0)
     datamodule: FERDataModule = instantiate(cfg.data)
+    later_job = HydraConfig.get().mode == RunMode.MULTIRUN and HydraConfig.get().job.num > 0
+    if later_job:  # the data tables and the model summary once per sweep: job 0 printed them
+        datamodule.tables_level = logging.DEBUG
     model: EmotionClassifier = instantiate(cfg.model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     gather = GatherPredictions()
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # null: off
-    callbacks += [StoreConfig(run_cfg), gather, ScheduleOverNewHorizon()]
+    callbacks += [StoreConfig(run_cfg), gather, ScheduleOverNewHorizon(), EpochLog()]  # EpochLog: when no bar
+    if cfg.trainer.get("enable_progress_bar", True):  # on a terminal; in a file EpochLog writes a line per epoch
+        callbacks.append(ShortProgressBar())
     loggers = [instantiate_logger(c, resume_epoch if resume else None) for c in (cfg.get("logger") or {}).values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    summary = {"enable_model_summary": False} if later_job else {}
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **summary)
     if trainer.is_global_zero and not resume:
         dashboards.log_layout(loggers)
 
@@ -70,18 +83,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
         predictions = {"test": gather.test, "val": gather.best_val}  # gathered from every process
         if trainer.is_global_zero:
-            metrics.update(
-                write_run_reports(
-                    predictions,
-                    datamodule,
-                    out / "report",
-                    loggers,
-                    trainer.current_epoch,
-                    cfg.misclassified_per_class,
-                    model,
-                    cfg.saliency_per_class,
-                )
+            reports = write_run_reports(
+                predictions,
+                datamodule,
+                out / "report",
+                loggers,
+                trainer.current_epoch,
+                cfg.misclassified_per_class,
+                model,
+                cfg.saliency_per_class,
             )
+            # Where Lightning logged the same number (test/acc, val/acc_best), its value is kept: synchronised
+            # over every process, it is the one TensorBoard shows.
+            metrics.update({name: value for name, value in reports.items() if name not in metrics})
     if not trainer.is_global_zero:
         return metrics
 
@@ -180,8 +194,20 @@ def write_run_reports(
                     model.net, images, datamodule.transforms["val"], labels, probabilities, saliency_per_class
                 )
                 write_figure(figure, out / split / "gradcam.png", loggers, "test/gradcam", epoch)
-        metrics.update({f"best/{split}_{name}": value for name, value in report.items() if name != "images"})
+        metrics.update({metric_name(split, name): value for name, value in report.items() if name != "images"})
     return metrics
+
+
+# The report's names for the four numbers Lightning logs too (classifier.py stage_metrics): one name per number.
+LIGHTNING_NAMES = {"accuracy": "acc", "macro_f1": "f1", "macro_precision": "precision", "macro_recall": "recall"}
+
+
+def metric_name(split: str, name: str) -> str:
+    """One scheme across TensorBoard, metrics.json and the leaderboard: ``<stage>/<metric>``, as Lightning logs
+    them; the val report is of the best epoch, hence ``val/<metric>_best`` (like ``val/acc_best``); test is always
+    the best checkpoint's, so plain ``test/<metric>``."""
+    name = LIGHTNING_NAMES.get(name, name)
+    return f"{split}/{name}_best" if split == "val" else f"{split}/{name}"
 
 
 def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str], set[str]]:

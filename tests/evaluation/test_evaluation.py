@@ -62,7 +62,10 @@ def test_eval_of_a_trained_checkpoint_reproduces_its_test_accuracy_and_writes_ev
     best = json.loads((run / "metrics.json").read_text())["best_checkpoint"]
     for split in ("val", "test"):  # the end-of-training report
         assert (run / "report" / split / "classification_report.md").is_file()
-    assert metrics["best/test_accuracy"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    written = pd.read_csv(run / "report" / "test" / "classification_report.csv", index_col=0)
+    assert written.loc["accuracy", "f1"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    assert {"val/f1_best", "test/f1", "test/precision", "test/recall"} <= set(metrics)  # one name per number
+    assert not any(name.startswith("best/") for name in metrics)
 
     eval_cfg = make_cfg(f"ckpt_path={best}", config="eval", fast=False)
     result = evaluate(eval_cfg)
@@ -77,8 +80,8 @@ def test_eval_of_a_trained_checkpoint_reproduces_its_test_accuracy_and_writes_ev
     assert report.loc["accuracy", "f1"] == pytest.approx(result["accuracy"])
     for name in ("confusion_matrix.png", "reliability_diagram.png", "metrics.json", "classification_report.md"):
         assert (run / name).is_file()
-    assert (run / "report" / "test" / "reliability_diagram.png").is_file() and "best/test_ece" in metrics
-    assert metrics["best/test_images_no_copy"] == 7 * 8 and not predictions["copy_in_train"].any()
+    assert (run / "report" / "test" / "reliability_diagram.png").is_file() and "test/ece" in metrics
+    assert metrics["test/images_no_copy"] == 7 * 8 and not predictions["copy_in_train"].any()
 
     flipped = evaluate(make_cfg(f"ckpt_path={best}", "eval.tta=hflip", "eval.split=val", config="eval", fast=False))
     assert flipped["images"] == 7 * 8

