@@ -57,17 +57,21 @@ def find_checkpoint(ckpt_path: str | Path | None, root: str | Path = "outputs", 
         return default_model()
     if str(ckpt_path) != "last":
         path = Path(ckpt_path).expanduser()
+        if path.is_dir():
+            inside = path / "checkpoints" / "last.ckpt"
+            hint = f" (its run's last checkpoint is {inside})" if inside.is_file() else ""
+            raise IsADirectoryError(f"ckpt_path={ckpt_path} is a directory, not a checkpoint file{hint}")
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
         return path
     found = list(run_checkpoints(root))
     matching = [p for p in found if net is None or trained_net(p) == net]
     if not matching:
-        others = "".join(f"\n  {p} ({trained_net(p) or 'unknown net'})" for p in sorted(found)[-10:])
+        others = "; ".join(f"{p} ({trained_net(p) or 'unknown net'})" for p in sorted(found)[-10:])
         wanted = f" of a {net} model" if net else ""
         raise FileNotFoundError(
             f"ckpt_path=last: no training run{wanted} under {Path(root).resolve()} has "
-            f"checkpoints/last.ckpt{'; the others:' + others if others else ''}"
+            f"checkpoints/last.ckpt{'; the others: ' + others if others else ''}"
         )
     return max(matching, key=lambda p: p.stat().st_mtime)
 
