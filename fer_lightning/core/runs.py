@@ -84,9 +84,18 @@ def run_of(checkpoint: Path) -> Path | None:
 
 def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
     """The folder a training run writes to: a resumed checkpoint's own run (same TensorBoard run, same
-    checkpoints), else a fresh one; a checkpoint outside any run folder also starts a fresh one.
-    Used as ``${run_dir:...}`` in conf/hydra/train.yaml."""
+    checkpoints) when that run trained the same net, else a fresh one; a checkpoint outside any run folder also
+    starts a fresh one. Used as ``${run_dir:...}`` in conf/hydra/train.yaml, while Hydra builds the run folder: it
+    never raises (Hydra would bury the message in a page of its own) and never picks a run this one would not
+    resume, so a refused resume writes nothing into that run. The task itself (training/resume.py) then says in
+    one line what is wrong with ``ckpt_path``."""
     if not ckpt_path:
         return fresh
-    run = run_of(find_checkpoint(ckpt_path, root, net))
-    return str(run) if run else fresh
+    try:
+        checkpoint = find_checkpoint(ckpt_path, root, net)
+    except (OSError, ValueError):
+        return fresh
+    run = run_of(checkpoint)
+    if run is None or trained_net(checkpoint) != current_target(net):
+        return fresh
+    return str(run)

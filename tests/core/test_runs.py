@@ -37,3 +37,13 @@ def test_a_checkpoint_outside_a_run_folder_starts_a_new_run(tmp_path: Path) -> N
     loose.parent.mkdir()
     loose.write_bytes(b"x")
     assert run_dir(str(loose), str(tmp_path), "any", "outputs/train/runs/new") == "outputs/train/runs/new"
+
+
+def test_the_run_dir_resolver_never_raises_and_never_picks_a_run_of_another_net(tmp_path: Path) -> None:
+    cnn = fake_run(tmp_path, "a", "fer_lightning.models.cnn.scratch_cnn", 1000)
+    vgg = "fer_lightning.models.transfer.vgg16"
+    assert run_dir("last", str(tmp_path), vgg, "fresh") == "fresh"  # no vgg16 run: the task says so
+    assert run_dir(str(tmp_path / "missing.ckpt"), str(tmp_path), vgg, "fresh") == "fresh"
+    assert run_dir(str(tmp_path), str(tmp_path), vgg, "fresh") == "fresh"  # a directory
+    assert run_dir(str(cnn), str(tmp_path), vgg, "fresh") == "fresh"  # refused later: its folder left alone
+    assert run_dir(str(cnn), str(tmp_path), "fer_lightning.models.cnn.scratch_cnn", "fresh") == str(cnn.parent.parent)

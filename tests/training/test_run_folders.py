@@ -1,0 +1,61 @@
+"""A run folder belongs to its run: a refused resume changes nothing in it, and a resume that Hydra cannot place
+(no such run) is one line, exit status 2."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def train_command(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fer_lightning.train", f"paths.root={tmp_path / 'outputs'}", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def cnn_run(tmp_path: Path, trained_checkpoint: Path) -> Path:
+    """A scratch CNN's run folder as train leaves it: .hydra/, checkpoints/last.ckpt, a log."""
+    run = tmp_path / "outputs" / "train" / "runs" / "cnn"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_checkpoint, run / "checkpoints" / "last.ckpt")
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump({"model": {"net": {"_target_": "fer_lightning.models.cnn.scratch_cnn"}}})
+    )
+    (run / ".hydra" / "overrides.yaml").write_text("- model.net.channels=[8,16]\n")
+    (run / "train.log").write_text("trained\n")
+    return run
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_error_line(out: subprocess.CompletedProcess) -> str:
+    text = out.stdout + out.stderr
+    assert out.returncode == 2, text
+    assert "Traceback" not in text and "exception formatting" not in text, text
+    lines = [line for line in text.splitlines() if "[ERROR]" in line]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_a_refused_resume_changes_nothing_in_the_run_it_refused(tmp_path: Path, trained_checkpoint: Path) -> None:
+    run = cnn_run(tmp_path, trained_checkpoint)
+    before = snapshot(run)
+    line = one_error_line(train_command(tmp_path, "model=vgg16", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
+    assert "holds a fer_lightning.models.cnn.scratch_cnn model" in line and "vgg16" in line
+    assert snapshot(run) == before  # byte for byte, and no file added
+
+
+def test_ckpt_path_last_with_no_run_of_that_net_is_one_line(tmp_path: Path) -> None:
+    line = one_error_line(train_command(tmp_path, "model=vgg16", "ckpt_path=last"))
+    assert "ckpt_path=last: no training run of a fer_lightning.models.transfer.vgg16 model" in line
