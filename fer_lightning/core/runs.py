@@ -7,12 +7,20 @@ resolver of conf/hydra/train.yaml stays cheap.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.core.errors import EXIT_BAD_INPUT, RunFolderInUse
 from fer_lightning.core.legacy import current_target
 
 # The released default model (fer_lightning/weights/README.md: its card): used when ckpt_path is not given.
@@ -99,3 +107,53 @@ def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
     if run is None or trained_net(checkpoint) != current_target(net):
         return fresh
     return str(run)
+
+
+LOCK_NAME = ".run.lock"
+_held: list[IO[str]] = []  # the locks this process holds, open until it ends
+
+
+def own_run_folder(folder: str | Path) -> None:
+    """Take ``folder`` for this process: an exclusive ``flock`` on ``<folder>/.run.lock``, held open for the life of
+    the process (the kernel lets go when it ends, however it ends: a killed run leaves no stale lock). A folder that
+    another live run holds (the same ``hydra.run.dir``, or a resume of a run still going) is refused."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = (folder / LOCK_NAME).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip()
+        lock.close()
+        raise RunFolderInUse(
+            f"run folder {folder} is in use by another run{f' (pid {holder})' if holder else ''}: "
+            "wait for it to end, or give another hydra.run.dir"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    _held.append(lock)
+
+
+def launched_rank() -> bool:
+    """A process that a launcher started for a rank above 0 (DDP's children rerun the command into rank 0's
+    folder, which rank 0 holds)."""
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
+
+
+class OwnRunFolder(Callback):
+    """Hydra callback (conf/hydra/default.yaml): a single run takes its folder (``own_run_folder``) before Hydra
+    writes anything into it, so a run refused here changes nothing in the folder of the run that holds it."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if launched_rank():
+            return
+        HydraConfig.instance().set_config(config)  # ${hydra:...} in run.dir, as run_job resolves it
+        folder = Path(str(OmegaConf.select(config, "hydra.run.dir"))).absolute()
+        try:
+            own_run_folder(folder)
+        except RunFolderInUse as error:
+            log.error("%s", error)
+            sys.exit(EXIT_BAD_INPUT)

@@ -1,14 +1,17 @@
-"""A run folder belongs to its run: a refused resume changes nothing in it, and a resume that Hydra cannot place
-(no such run) is one line, exit status 2."""
+"""A run folder belongs to its run: a second live run into it and a refused resume change nothing in it, and a
+resume that Hydra cannot place (no such run) is one line, exit status 2."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+from fer_lightning.core.runs import LOCK_NAME
 
 
 def train_command(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -59,3 +62,22 @@ def test_a_refused_resume_changes_nothing_in_the_run_it_refused(tmp_path: Path, 
 def test_ckpt_path_last_with_no_run_of_that_net_is_one_line(tmp_path: Path) -> None:
     line = one_error_line(train_command(tmp_path, "model=vgg16", "ckpt_path=last"))
     assert "ckpt_path=last: no training run of a fer_lightning.models.transfer.vgg16 model" in line
+
+
+def test_a_second_run_into_a_live_run_folder_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    run = tmp_path / "outputs" / "train" / "runs" / "live"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("the live run's config\n")
+    (run / "train.log").write_text("the live run's log\n")
+    with (run / LOCK_NAME).open("a+") as held:  # the live run's lock, as own_run_folder holds it
+        held.write("4242\n")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        before = snapshot(run)
+        out = train_command(tmp_path, "data=synthetic", f"hydra.run.dir={run}")
+        after = snapshot(run)
+    text = out.stdout + out.stderr
+    assert out.returncode == 2 and "Traceback" not in text, text
+    refused = [line for line in text.splitlines() if "is in use by another run" in line]
+    assert len(refused) == 1 and f"run folder {run}" in refused[0] and "pid 4242" in refused[0], text
+    assert after == before
