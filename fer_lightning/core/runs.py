@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.errors import EXIT_BAD_INPUT, RunFolderInUse
-from fer_lightning.core.legacy import current_target
+from fer_lightning.core.legacy import current_target, current_targets
 
 # The released default model (fer_lightning/weights/README.md: its card): used when ckpt_path is not given.
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "fer2013_scratch_best.pt"
@@ -39,6 +39,15 @@ def trained_net(run_checkpoint: Path) -> str | None:
     config = run_checkpoint.parent.parent / ".hydra" / "config.yaml"
     try:
         return current_target(yaml.safe_load(config.read_text())["model"]["net"]["_target_"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+
+
+def saved_net(run_checkpoint: Path) -> object:
+    """The ``model.net`` section a run saved in its .hydra/config.yaml, as written (interpolations unresolved)."""
+    config = run_checkpoint.parent.parent / ".hydra" / "config.yaml"
+    try:
+        return current_targets(yaml.safe_load(config.read_text())["model"]["net"])
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return None
 
@@ -90,22 +99,26 @@ def run_of(checkpoint: Path) -> Path | None:
     return run if checkpoint.resolve().parent.name == "checkpoints" and (run / ".hydra").is_dir() else None
 
 
-def run_dir(ckpt_path: str | None, root: str, net: str, fresh: str) -> str:
+def run_dir(ckpt_path: str | None, root: str, net: str | DictConfig, fresh: str) -> str:
     """The folder a training run writes to: a resumed checkpoint's own run (same TensorBoard run, same
-    checkpoints) when that run trained the same net, else a fresh one; a checkpoint outside any run folder also
-    starts a fresh one. Used as ``${run_dir:...}`` in conf/hydra/train.yaml, while Hydra builds the run folder: it
-    never raises (Hydra would bury the message in a page of its own) and never picks a run this one would not
+    checkpoints) when that run trained the same net (``net``: its ``_target_``, or the whole ``model.net`` section,
+    then compared with the run's saved one, sizes included), else a fresh one; a checkpoint outside any run folder
+    also starts a fresh one. Used as ``${run_dir:...}`` in conf/hydra/train.yaml, while Hydra builds the run folder:
+    it never raises (Hydra would bury the message in a page of its own) and never picks a run this one would not
     resume, so a refused resume writes nothing into that run. The task itself (training/resume.py) then says in
     one line what is wrong with ``ckpt_path``."""
     if not ckpt_path:
         return fresh
+    target = net.get("_target_") if isinstance(net, DictConfig) else net
     try:
-        checkpoint = find_checkpoint(ckpt_path, root, net)
+        checkpoint = find_checkpoint(ckpt_path, root, target)
     except (OSError, ValueError):
         return fresh
     run = run_of(checkpoint)
-    if run is None or trained_net(checkpoint) != current_target(net):
+    if run is None or trained_net(checkpoint) != current_target(target):
         return fresh
+    if isinstance(net, DictConfig) and saved_net(checkpoint) != current_targets(OmegaConf.to_container(net)):
+        return fresh  # the same net with other sizes or settings: refused (check_shapes) or a run of its own
     return str(run)
 
 

@@ -29,7 +29,7 @@ from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.training import dashboards
 from fer_lightning.training.callbacks import GatherPredictions, ScheduleOverNewHorizon, StoreConfig, TimeToAccuracy
 from fer_lightning.training.dashboards import write_figure
-from fer_lightning.training.resume import resume_point
+from fer_lightning.training.resume import check_shapes, resume_state
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     log.info("Run folder: %s", out)
-    resume, resume_epoch = (
-        resume_point(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0)
+    resume, resume_epoch, shapes = (
+        resume_state(cfg.ckpt_path, cfg.paths.root, cfg.model.net._target_) if cfg.ckpt_path else (None, 0, {})
     )
     datamodule: FERDataModule = instantiate(cfg.data)
     model: EmotionClassifier = instantiate(cfg.model)
+    if resume:
+        check_shapes(resume, shapes, model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     gather = GatherPredictions()
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # null: off

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from fer_lightning.core import runs
 from fer_lightning.core.errors import RunFolderInUse
@@ -66,3 +67,13 @@ def test_a_run_folder_is_owned_by_one_live_run_and_a_dead_runs_lock_is_no_lock(t
         runs._held.pop().close()
     own_run_folder(folder)  # released: free again
     runs._held.pop().close()
+
+
+def test_a_resume_with_another_net_config_does_not_write_into_the_run(tmp_path: Path) -> None:
+    cnn = fake_run(tmp_path, "a", "fer_lightning.models.cnn.scratch_cnn", 1000)
+    saved = "model:\n  net:\n    _target_: fer_lightning.models.cnn.scratch_cnn\n    channels: [8, 16]\n"
+    (cnn.parent.parent / ".hydra" / "config.yaml").write_text(saved)
+    same = OmegaConf.create({"_target_": "fer_lightning.models.cnn.scratch_cnn", "channels": [8, 16]})
+    other = OmegaConf.create({"_target_": "fer_lightning.models.cnn.scratch_cnn", "channels": [8, 32]})
+    assert run_dir("last", str(tmp_path), same, "fresh") == str(cnn.parent.parent)
+    assert run_dir("last", str(tmp_path), other, "fresh") == "fresh"

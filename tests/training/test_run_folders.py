@@ -81,3 +81,33 @@ def test_a_second_run_into_a_live_run_folder_is_refused_and_changes_nothing(tmp_
     refused = [line for line in text.splitlines() if "is in use by another run" in line]
     assert len(refused) == 1 and f"run folder {run}" in refused[0] and "pid 4242" in refused[0], text
     assert after == before
+
+
+def test_resuming_with_other_net_sizes_names_the_first_mismatch_and_adds_no_files(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    run = cnn_run(tmp_path, trained_checkpoint)
+    net = {  # as Hydra saved the trained run's model.net (SMALL_CNN's sizes)
+        "_target_": "fer_lightning.models.cnn.scratch_cnn",
+        "_partial_": True,
+        "image_size": "${if_null:${data.crop_size},${data.image_size}}",
+        "channels": [8, 16],
+        "convs_per_block": 2,
+        "block_dropout": 0.25,
+        "dense": [32],
+        "dense_norm": True,
+        "pool": "flatten",
+    }
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"model": {"net": net}}))
+    before = snapshot(run)
+    out = train_command(
+        tmp_path,
+        "data=synthetic",
+        "model.net.channels=[8,32]",
+        "model.net.dense=[32]",
+        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+    )
+    line = one_error_line(out)
+    assert f"ckpt_path={run / 'checkpoints' / 'last.ckpt'} does not fit this run's model" in line
+    assert "is [16, 8, 3, 3] in the checkpoint but [32, 8, 3, 3] here" in line, line
+    assert snapshot(run) == before
