@@ -41,6 +41,11 @@ def best_checkpoint(trainer: L.Trainer) -> str:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
+    if cfg.trainer.get("max_epochs") == 0:  # Lightning would fit nothing, then test and report the untrained net
+        raise ValueError(
+            "trainer.max_epochs=0: expected at least 1 (-1: no limit); "
+            "to test a trained checkpoint, use python -m fer_lightning.eval ckpt_path=..."
+        )
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     log.info("Run folder: %s", out)

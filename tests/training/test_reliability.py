@@ -216,3 +216,10 @@ def test_slurm_launcher_config_composes(make_cfg) -> None:
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="optional extra: pip install -e '.[slurm]'")
     cfg = make_cfg("hydra/launcher=slurm")
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.gpus_per_node == 1
+
+
+def test_max_epochs_0_is_refused_instead_of_testing_an_untrained_net(make_cfg, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"trainer.max_epochs=0: expected at least 1 \(-1: no limit\)") as error:
+        train(make_cfg(*SMALL_RUN, "trainer.max_epochs=0"))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "run" / "metrics.json").exists()
