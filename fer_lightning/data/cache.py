@@ -85,7 +85,10 @@ def load_fer(
         return cached
     records, rejected = read(path)
     log.info("Decoded %d faces of %s in %.1f s", len(records), path, time.perf_counter() - start)
-    save_cache(file, key, records, rejected)
+    try:
+        save_cache(file, key, records, rejected)
+    except OSError as error:  # a full disk, a read-only or unwritable data.cache_dir: the data is decoded already
+        log.warning("Could not write the data cache %s (%s): carrying on uncached", file, error.strerror or error)
     return records, rejected
 
 
