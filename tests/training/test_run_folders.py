@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fer_lightning.core.runs import LOCK_NAME
+from tests.conftest import FAST, SMALL_CNN
+
+RUN = [*FAST, *SMALL_CNN]  # a few seconds of training on synthetic faces
 
 
 def train_command(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -111,3 +115,17 @@ def test_resuming_with_other_net_sizes_names_the_first_mismatch_and_adds_no_file
     assert f"ckpt_path={run / 'checkpoints' / 'last.ckpt'} does not fit this run's model" in line
     assert "is [16, 8, 3, 3] in the checkpoint but [32, 8, 3, 3] here" in line, line
     assert snapshot(run) == before
+
+
+def test_a_read_only_checkpoints_folder_is_the_projects_own_one_line_error(tmp_path: Path) -> None:
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(checkpoints)]).returncode:
+        pytest.skip("cannot mount a read-only folder here (needs root)")
+    try:
+        out = train_command(tmp_path, *RUN, f"hydra.run.dir={tmp_path / 'run'}")
+    finally:
+        subprocess.run(["umount", str(checkpoints)], check=True)
+    line = one_error_line(out)
+    assert "could not write checkpoint epoch000" in line and f"in {checkpoints}" in line
+    assert "Read-only file system" in line
