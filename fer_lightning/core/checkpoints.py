@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,20 +64,35 @@ def save_whole(checkpoint: dict[str, Any], path: Path) -> None:
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """``torch.load`` (weights only) with any failure named in one line with the file; the stored config with the
     import paths of this version (core/legacy.py)."""
+    if path.is_dir():
+        raise IsADirectoryError(f"ckpt_path={path} is a directory, not a checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        OSError,
-        ValueError,
-        IndexError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-    ) as error:
+        with path.open("rb") as file:
+            start = file.read(4)
+    except OSError as error:
+        raise ValueError(f"ckpt_path={path} could not be read: {error.strerror or error}") from None
+    if start[:2] != b"PK" and start[:1] != b"\x80":  # torch.save writes a zip archive (a pickle before torch 1.6)
+        kind = "it is empty" if not start else "it is text" if _is_text(path) else "unknown content"
+        raise ValueError(
+            f"ckpt_path={path} is not a readable checkpoint ({kind}): expected a .ckpt file written by torch.save"
+        )
+    try:
+        with warnings.catch_warnings():  # torch's pickle-protocol warning is about its loader, not this file
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message advises weights_only=False, which would run whatever the file holds: never relayed.
+        raise ValueError(
+            f"ckpt_path={path} is not a readable checkpoint: it holds objects a weights-only load "
+            "refuses (only tensors and plain values are loaded); nothing in it was run"
+        ) from None
+    except Exception as error:  # torch reports a damaged file as any of many errors (KeyError, RuntimeError, ...)
+        reason = str(error).splitlines()[0] if str(error) else ""
+        if "weights_only" in reason:
+            reason = ""
         raise ValueError(
             f"ckpt_path={path} is not a readable checkpoint (truncated, or not written by torch.save): "
-            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            f"{type(error).__name__}{': ' + reason if reason else ''}"
         ) from None
     if not isinstance(checkpoint, dict) or CONFIG_KEY not in checkpoint:
         raise ValueError(
@@ -85,6 +100,14 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         )
     checkpoint[CONFIG_KEY] = upgrade_config(checkpoint[CONFIG_KEY])  # written before the move: today's import paths
     return checkpoint
+
+
+def _is_text(path: Path) -> bool:
+    try:
+        path.read_bytes()[:4096].decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def trusted_config(checkpoint: dict[str, Any], path: Path) -> DictConfig:

@@ -5,6 +5,7 @@ go through here, so a full disk or a killed process leaves the previous file who
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -37,8 +38,12 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     try:
         write(partial)
         commit(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    except BaseException:
+        # The write's own error is the one to report: on a read-only folder removing the partial file fails
+        # too (EROFS), and that error would hide it.
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
 
 
 def write_text(text: str, path: Path) -> None:

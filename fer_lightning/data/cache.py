@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +32,31 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = "1"  # bump when the readers change what they return
 
 
+def walk_files(top: Path) -> Iterator[str]:
+    """Every file under ``top``, links followed, each real folder once: a symlink loop ends instead of hanging."""
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(top, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        yield from (os.path.join(folder, name) for name in names)
+
+
 def source_identity(kind: str, path: Path) -> str:
     """A string that changes whenever any file of the source is added, removed or modified."""
     if kind == "csv":
         files = [str(path)]
     else:  # os.walk/os.stat on strings: 4x faster than rglob on 32k files; links followed, as the reader does
-        files = sorted(
-            os.path.join(folder, name)
-            for split in ("train", "test")
-            for folder, _, names in os.walk(path / split, followlinks=True)
-            for name in names
-        )
+        files = sorted(file for split in ("train", "test") for file in walk_files(path / split))
     entries, prefix = [], 0 if path.parent == Path() else len(os.path.join(path.parent, ""))
     for file in files:  # named <source folder>/train/<class>/<file>, whatever the working directory
-        stat = os.stat(file)
+        try:
+            stat = os.stat(file)
+        except OSError as error:  # a dangling or looping symlink: the reader lists it as unreadable
+            entries.append(f"{file[prefix:]}\t{error.strerror}")
+            continue
         entries.append(f"{file[prefix:]}\t{stat.st_size}\t{stat.st_mtime_ns}")
     return f"fer-lightning cache v{CACHE_VERSION}\n{kind}\t{path.resolve()}\n" + "\n".join(entries)
 
@@ -73,7 +85,10 @@ def load_fer(
         return cached
     records, rejected = read(path)
     log.info("Decoded %d faces of %s in %.1f s", len(records), path, time.perf_counter() - start)
-    save_cache(file, key, records, rejected)
+    try:
+        save_cache(file, key, records, rejected)
+    except OSError as error:  # a full disk, a read-only or unwritable data.cache_dir: the data is decoded already
+        log.warning("Could not write the data cache %s (%s): carrying on uncached", file, error.strerror or error)
     return records, rejected
 
 

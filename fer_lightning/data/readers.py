@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -179,7 +180,12 @@ def list_folder_images(root: Path) -> tuple[list[Path], list[int], list[str], li
         split_dir, label = class_dir.parent, folder_class(class_dir.name)
         if label is None:
             continue
-        entries = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+        children = sorted(p for p in class_dir.iterdir() if not p.name.startswith(".") and not p.is_dir())
+        entries = [p for p in children if p.is_file()]
+        # A dangling or looping symlink (is_file() is False for both) is listed, never silently dropped.
+        rejected += [
+            Rejected(str(p), "unreadable", f"cannot be opened ({stat_error(p)})") for p in children if not p.is_file()
+        ]
         images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
             raise ValueError(f"{class_dir}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
@@ -226,11 +232,29 @@ def _records(images: list[np.ndarray], labels: list[int], origins: list[str], so
     )
 
 
+def stat_error(path: Path) -> str:
+    """Why ``path`` cannot be opened as a file (e.g. "Too many levels of symbolic links")."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.strerror or str(error)
+    return "not a regular file"
+
+
+def to_gray8(image: Image.Image) -> np.ndarray:
+    """8-bit grayscale pixels. A 16-bit gray image (PIL's I;16 modes, or I from a 16-bit PNG) is scaled from
+    [0, 65535] to [0, 255]; PIL's convert("L") would clip it, leaving almost every pixel at 255."""
+    if image.mode.startswith("I;16") or (image.mode == "I" and np.asarray(image).max(initial=0) > 255):
+        wide = np.asarray(image).astype(np.float64)
+        return np.clip(np.rint(wide / 257), 0, 255).astype(np.uint8)
+    return np.asarray(image.convert("L"))
+
+
 def decode_face(path: Path) -> np.ndarray | Rejected:
     """One 48x48 grayscale face as uint8, or why it is not one."""
     try:
         with Image.open(path) as image:
-            face = np.asarray(image.convert("L"))
+            face = to_gray8(image)
     except (UnidentifiedImageError, OSError) as error:
         return Rejected(str(path), "unreadable", f"not a readable image ({error})")
     if face.shape != (FACE_SIZE, FACE_SIZE):

@@ -33,6 +33,23 @@ class Detection(NamedTuple):
     score: float  # the detector's own confidence (Haar: how many windows agreed), only to rank overlapping boxes
 
 
+def check_photo(image: np.ndarray) -> None:
+    """A decoded photo a detector can search, or one line on what it is instead (cv2 would raise its own error)."""
+    shape = getattr(image, "shape", None)
+    good = (
+        isinstance(image, np.ndarray)
+        and image.ndim in (2, 3)
+        and (image.ndim == 2 or image.shape[2] in (3, 4))
+        and image.shape[0] > 0
+        and image.shape[1] > 0
+    )
+    if not good:
+        raise ValueError(
+            f"detect(): an image of shape {shape}: expected a decoded photo, an array of H x W (gray) or "
+            "H x W x 3 or 4 (BGR, BGRA) with H and W at least 1"
+        )
+
+
 def pad_image(image: np.ndarray, share: float, border: str, value: float | None) -> tuple[np.ndarray, int]:
     """The image with ``share`` of its longer side added on every edge, and that border's width in pixels.
     ``value`` fills ``border=constant`` (None: the image's mean, so the border adds no strong edge)."""
@@ -142,6 +159,7 @@ class HaarDetector(PaddedSearch):
         ]
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        check_photo(image)
         return self.run(to_gray(image), self.search)
 
 
@@ -210,6 +228,7 @@ class SsdDetector(PaddedSearch):
         return found
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        check_photo(image)
         bgr = to_bgr(image)
         found: list[Detection] = []
         for side in self.input_sizes:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -191,10 +193,25 @@ def max_difference(file: Path, fmt: str, serving: ServingModel) -> float:
             with quiet_jit():
                 got = torch.jit.load(str(file))(faces).numpy()
         else:
-            try:
-                import onnxruntime
-            except ImportError as error:
-                raise ImportError(f"{ONNX_EXTRA}; or export.verify_atol=null to skip the check") from error
+            onnxruntime = import_onnxruntime()
             session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
             got = session.run(["probabilities"], {"faces": faces.numpy()})[0]
     return float(np.abs(got - expected).max())
+
+
+def import_onnxruntime() -> Any:
+    """``import onnxruntime`` without the files it writes on import (a device id and a telemetry database under
+    ``$XDG_CACHE_HOME``, else ``~/.cache/Microsoft``): they go to a temporary folder, removed at once."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory(prefix="fer-onnxruntime-") as scratch:
+        os.environ["XDG_CACHE_HOME"] = scratch
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise ImportError(f"{ONNX_EXTRA}; or export.verify_atol=null to skip the check") from error
+        finally:
+            if saved is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = saved
+    return onnxruntime

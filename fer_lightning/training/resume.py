@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+from torch import nn
+
 from fer_lightning.core.checkpoints import read_checkpoint, trusted_config
 from fer_lightning.core.runs import find_checkpoint
 
@@ -13,10 +15,16 @@ log = logging.getLogger(__name__)
 
 
 def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
+    """``resume_state`` without the shapes."""
+    path, epoch, _ = resume_state(ckpt_path, root, net)
+    return path, epoch
+
+
+def resume_state(ckpt_path: str, root: str, net: str) -> tuple[Path, int, dict[str, tuple[int, ...]]]:
     """The checkpoint to resume from, and the first epoch the resumed run may log again (metrics are drawn
     against the epoch and flushed at its end, so an interrupted run logged nothing after its checkpoint's
     epoch). A file that is not a checkpoint, or one of another model (which would fail deep inside
-    load_state_dict), is named in one line."""
+    load_state_dict), is named in one line. Also the shape of each weight the checkpoint holds (``check_shapes``)."""
     path = find_checkpoint(ckpt_path, root, net)
     checkpoint = read_checkpoint(path)
     trained = trusted_config(checkpoint, path).model.net._target_
@@ -27,7 +35,10 @@ def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
         )
     # Lightning's hpc_ckpt_<n>.ckpt is written mid-epoch by SLURM's requeue signal, and the run goes on until SLURM
     # stops it: the epoch it was in may have been logged after it, and is logged again.
-    return path, int(checkpoint.get("epoch", 0)) + (0 if path.name.startswith("hpc_ckpt_") else 1)
+    shapes = {
+        key: tuple(value.shape) for key, value in checkpoint.get("state_dict", {}).items() if hasattr(value, "shape")
+    }
+    return path, int(checkpoint.get("epoch", 0)) + (0 if path.name.startswith("hpc_ckpt_") else 1), shapes
 
 
 def requeued_checkpoint(run: Path) -> Path | None:
@@ -46,3 +57,16 @@ def requeued_checkpoint(run: Path) -> Path | None:
         f"going on from {newest}" if newest else "no checkpoint in its folder, starting over",
     )
     return newest
+
+
+def check_shapes(path: Path, shapes: dict[str, tuple[int, ...]], model: nn.Module) -> None:
+    """A checkpoint of the same net built with other sizes (``model.net.channels``, ``dense``...) named in one line
+    with the first weight whose shape differs, before anything is fitted or written (load_state_dict would fail
+    deep inside Lightning, in a 90-line traceback, after the run's loggers made their files)."""
+    for key, value in model.state_dict().items():
+        stored = shapes.get(key)
+        if stored is not None and stored != tuple(value.shape):
+            raise ValueError(
+                f"ckpt_path={path} does not fit this run's model: {key} is {list(stored)} in the checkpoint but "
+                f"{list(value.shape)} here; give the model.net overrides the checkpoint was trained with"
+            )

@@ -37,7 +37,7 @@ from fer_lightning.training.callbacks import (
     TimeToAccuracy,
 )
 from fer_lightning.training.dashboards import write_figure
-from fer_lightning.training.resume import requeued_checkpoint, resume_point
+from fer_lightning.training.resume import check_shapes, requeued_checkpoint, resume_state
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +49,25 @@ def best_checkpoint(trainer: L.Trainer) -> str:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test one configuration; return its final metrics (also written to metrics.json)."""
+    if cfg.trainer.get("max_epochs") == 0:  # Lightning would fit nothing, then test and report the untrained net
+        raise ValueError(
+            "trainer.max_epochs=0: expected at least 1 (-1: no limit); "
+            "to test a trained checkpoint, use python -m fer_lightning.eval ckpt_path=..."
+        )
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     log.info("Run folder: %s", out)
     ckpt_path = requeued_checkpoint(out) or cfg.ckpt_path  # a requeued SLURM job goes on from its newest checkpoint
-    resume, resume_epoch = resume_point(ckpt_path, cfg.paths.root, cfg.model.net._target_) if ckpt_path else (None, 0)
+    resume, resume_epoch, shapes = (
+        resume_state(ckpt_path, cfg.paths.root, cfg.model.net._target_) if ckpt_path else (None, 0, {})
+    )
     datamodule: FERDataModule = instantiate(cfg.data)
     later_job = HydraConfig.get().mode == RunMode.MULTIRUN and HydraConfig.get().job.num > 0
     if later_job:  # the data tables and the model summary once per sweep: job 0 printed them
         datamodule.tables_level = logging.DEBUG
     model: EmotionClassifier = instantiate(cfg.model)
+    if resume:
+        check_shapes(resume, shapes, model)
     run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     gather = GatherPredictions()
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]  # null: off

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from fer_lightning.core.checkpoints import AtomicCheckpointIO, CheckpointWriteError
+from fer_lightning.core.checkpoints import AtomicCheckpointIO, CheckpointWriteError, read_checkpoint
+from fer_lightning.core.runs import find_checkpoint
 from fer_lightning.models.trained import LoadedCheckpoint
 
 
@@ -52,3 +55,50 @@ def test_a_truncated_checkpoint_is_named(trained_checkpoint: Path, tmp_path: Pat
     cut.write_bytes(trained_checkpoint.read_bytes()[:5000])
     with pytest.raises(ValueError, match=f"ckpt_path={cut} is not a readable checkpoint"):
         LoadedCheckpoint.load(cut)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"eeee some text\n", "it is text"),  # torch itself: KeyError: 101
+        (b"print('hello')\n", "it is text"),
+        (pickle.dumps({"a": 1}, protocol=2), "Invalid magic number"),  # a plain pickle, not torch.save's
+        (None, "objects a weights-only load refuses"),  # torch's UnpicklingError: its weights_only=False advice
+    ],
+)
+def test_a_file_that_is_not_a_checkpoint_is_one_line_without_torchs_advice(
+    tmp_path: Path, content: bytes | None, said: str
+) -> None:
+    bad = tmp_path / "notes.txt"
+    if content is None:
+        torch.save({"state_dict": {}, "hook": print}, bad)
+    else:
+        bad.write_bytes(content)
+    with pytest.raises(ValueError, match=f"ckpt_path={bad} is not a readable checkpoint") as error:
+        read_checkpoint(bad)
+    message = str(error.value)
+    assert said in message and "\n" not in message and "weights_only" not in message
+
+
+def test_a_directory_as_ckpt_path_is_said_to_be_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError, match=f"ckpt_path={tmp_path} is a directory, not a checkpoint file"):
+        find_checkpoint(str(tmp_path))
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        read_checkpoint(tmp_path)
+
+
+def test_a_text_file_as_ckpt_path_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("print('hello')\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "fer_lightning.eval", f"ckpt_path={bad}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 2 and "Traceback" not in text and "weights_only" not in text, text
+    assert [line for line in text.splitlines() if "[ERROR]" in line] == [
+        next(line for line in text.splitlines() if f"ckpt_path={bad} is not a readable checkpoint" in line)
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from pathlib import Path
 
@@ -87,3 +89,20 @@ def test_cache_key_follows_added_and_removed_files_not_the_working_directory(
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
     load_fer(root, cache_dir)
     assert len(decodes) == 4
+
+
+def test_a_full_disk_under_the_cache_dir_carries_on_uncached_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    images, labels = random_faces(14, seed=8)
+    root = write_folders(tmp_path / "fer", images, labels, ["Training"] * 14)
+
+    def full_disk(path: Path, write) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(cache, "write_atomically", full_disk)
+    with caplog.at_level(logging.WARNING):
+        records, rejected = load_fer(root, cache_dir=tmp_path / "cache")
+    assert len(records) == 14 and not rejected
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "No space left on device): carrying on uncached" in warnings[0]

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -225,3 +227,32 @@ def test_bad_csv_values_are_named_by_row(tmp_path: Path) -> None:
     assert [r.source for r in rejected] == [f"{path}:2", f"{path}:3"]
     assert "outside 0..255 (first: 300)" in rejected[0].detail
     assert "too large" in rejected[1].detail
+
+
+def test_a_16_bit_gray_png_is_scaled_to_8_bits_not_clipped(tmp_path: Path) -> None:
+    images, labels = random_faces(14, seed=3)
+    root = write_folders(tmp_path / "fer", images, labels, ["Training"] * 14)
+    sixteen = next((root / "train").rglob("*.png"))
+    face = np.asarray(Image.open(sixteen))
+    assert cv2.imwrite(str(sixteen), face.astype(np.uint16) * 257)  # the same face, 16 bits per pixel
+    assert Image.open(sixteen).mode.startswith("I")
+    records, rejected = load_fer(root)
+    assert not rejected
+    assert np.array_equal(records.images[list(records.sources).index(str(sixteen))], face)
+
+
+def test_symlink_loops_in_a_data_folder_end_and_a_looping_file_is_listed(tmp_path: Path) -> None:
+    images, labels = random_faces(14, seed=5)
+    root = write_folders(tmp_path / "fer", images, labels, ["Training"] * 14)
+    class_dir = next(p for p in (root / "train").iterdir() if p.is_dir())
+    (class_dir / "again").symlink_to(root / "train", target_is_directory=True)  # a folder loop
+    (class_dir / "loop.png").symlink_to(class_dir / "loop.png")  # a file loop: ELOOP
+    done: list[tuple] = []
+    worker = threading.Thread(target=lambda: done.append(load_fer(root, cache_dir=tmp_path / "cache")), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done, "the cache key hung on the folder loop"
+    records, rejected = done[0]
+    assert len(records) == 14
+    assert [(r.source, r.kind) for r in rejected] == [(str(class_dir / "loop.png"), "unreadable")]
+    assert "symbolic links" in rejected[0].detail

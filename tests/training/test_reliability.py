@@ -212,3 +212,10 @@ def test_bad_config_and_resume_inputs_name_what_is_wrong(make_cfg, tmp_path: Pat
         ValueError, match="holds a fer_lightning.models.cnn.scratch_cnn model, but this run builds .*resnet50"
     ):
         train(make_cfg("model=resnet50", "model.pretrained=false", f"ckpt_path={last}"))
+
+
+def test_max_epochs_0_is_refused_instead_of_testing_an_untrained_net(make_cfg, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"trainer.max_epochs=0: expected at least 1 \(-1: no limit\)") as error:
+        train(make_cfg(*SMALL_RUN, "trainer.max_epochs=0"))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "run" / "metrics.json").exists()
