@@ -4,6 +4,7 @@ helpers from here (``from tests.conftest import SMALL_RUN``); the fixtures pytes
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,6 +37,16 @@ FAST = [
     "trainer.enable_model_summary=false",
 ]
 SMALL_CNN = ["model.net.channels=[8,16]", "model.net.dense=[32]"]
+# The training command as a user types it, and the smallest run on the command line (subprocess tests).
+TRAIN_COMMAND = [sys.executable, "-m", "fer_lightning.train"]
+TINY_CLI = [
+    "data=synthetic",
+    "data.synthetic.train=10",
+    "data.synthetic.val=4",
+    "data.synthetic.test=4",
+    "data.num_workers=0",
+    *SMALL_CNN,
+]
 # A training run of a few seconds with a step logged each batch (resume and fault tests look at every step).
 SMALL_RUN = [*SMALL_CNN, "data.synthetic.train=20", "data.batch_size=16", "trainer.log_every_n_steps=1"]
 # FAST's settings for a run on data.root (files the test wrote) instead of the synthetic faces.

@@ -16,21 +16,14 @@ from lightning.pytorch.callbacks import RichProgressBar
 
 from fer_lightning.core.console import aligned_table, on_terminal
 from fer_lightning.training.callbacks import ShortProgressBar, epoch_line
-from tests.conftest import SMALL_CNN
+from tests.conftest import TINY_CLI, TRAIN_COMMAND
 
 
 def test_a_run_redirected_to_a_file_writes_no_carriage_return_and_one_line_per_epoch(tmp_path: Path) -> None:
     command = [
-        sys.executable,
-        "-m",
-        "fer_lightning.train",
-        "data=synthetic",
-        "data.synthetic.train=10",
-        "data.synthetic.val=4",
-        "data.synthetic.test=4",
-        "data.num_workers=0",
+        *TRAIN_COMMAND,
+        *TINY_CLI,
         "data.batch_size=16",
-        *SMALL_CNN,
         "trainer.max_epochs=2",  # the bar is left at its default: off, because stdout is a file
         f"paths.root={tmp_path / 'outputs'}",
     ]

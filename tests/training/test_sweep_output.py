@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import SMALL_CNN
+from tests.conftest import TINY_CLI, TRAIN_COMMAND
 
 
 def test_a_sweep_prints_each_table_once_and_ends_with_its_leaderboard(tmp_path: Path) -> None:
     command = [
-        sys.executable,
-        "-m",
-        "fer_lightning.train",
+        *TRAIN_COMMAND,
         "-m",
         "model.lr=1e-3,3e-3",
-        "data=synthetic",
-        "data.synthetic.train=10",
-        "data.synthetic.val=4",
-        "data.synthetic.test=4",
-        "data.num_workers=0",
+        *TINY_CLI,
         "data.batch_size=16",
-        *SMALL_CNN,
         "trainer.max_epochs=1",
         f"hydra.sweep.dir={tmp_path}",
     ]

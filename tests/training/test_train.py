@@ -14,7 +14,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN, event_scalars
+from tests.conftest import SMALL_CNN, TINY_CLI, TRAIN_COMMAND, event_scalars
 
 
 @pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
@@ -87,18 +87,11 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
     tmp_path: Path,
 ) -> None:
     command = [
-        sys.executable,
-        "-m",
-        "fer_lightning.train",
+        *TRAIN_COMMAND,
         "-m",
         "model.lr=1e-3,-1",  # a negative lr fails its job
-        "data=synthetic",
-        "data.synthetic.train=10",
-        "data.synthetic.val=4",
-        "data.synthetic.test=4",
-        "data.num_workers=0",
+        *TINY_CLI,
         "data.batch_size=16",
-        *SMALL_CNN,
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={tmp_path}",
@@ -146,17 +139,10 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
 def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="optional extra: pip install -e '.[optuna]'")
     command = [
-        sys.executable,
-        "-m",
-        "fer_lightning.train",
+        *TRAIN_COMMAND,
         "hparams_search=optuna",
         "hydra.sweeper.n_trials=2",
-        "data=synthetic",
-        "data.synthetic.train=10",
-        "data.synthetic.val=4",
-        "data.synthetic.test=4",
-        "data.num_workers=0",
-        *SMALL_CNN,
+        *TINY_CLI,
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={tmp_path}",
