@@ -14,12 +14,6 @@ from fer_lightning.core.runs import find_checkpoint
 log = logging.getLogger(__name__)
 
 
-def resume_point(ckpt_path: str, root: str, net: str) -> tuple[Path, int]:
-    """``resume_state`` without the shapes."""
-    path, epoch, _ = resume_state(ckpt_path, root, net)
-    return path, epoch
-
-
 def resume_state(ckpt_path: str, root: str, net: str) -> tuple[Path, int, dict[str, tuple[int, ...]]]:
     """The checkpoint to resume from, and the first epoch the resumed run may log again (metrics are drawn
     against the epoch and flushed at its end, so an interrupted run logged nothing after its checkpoint's

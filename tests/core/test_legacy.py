@@ -14,7 +14,7 @@ from fer_lightning.core.legacy import MOVED_MODULES, upgrade_config
 from fer_lightning.core.trusted_targets import is_trusted
 from fer_lightning.evaluation.evaluate import evaluate
 from fer_lightning.models.trained import LoadedCheckpoint
-from fer_lightning.training.resume import resume_point
+from fer_lightning.training.resume import resume_state
 
 OLD_MODULE = {new: old for old, new in MOVED_MODULES.items()}
 
@@ -76,7 +76,7 @@ def test_an_old_layout_checkpoint_loads_under_todays_names_and_predicts_as_befor
 def test_eval_and_resume_read_an_old_layout_checkpoint(old_checkpoint: Path, make_cfg, tmp_path: Path) -> None:
     metrics = evaluate(make_cfg(f"ckpt_path={old_checkpoint}", "eval.saliency_per_class=0", config="eval", fast=False))
     assert metrics["images"] == 7 * 8 and 0 <= metrics["accuracy"] <= 1  # the stored data config built the test split
-    path, first_epoch = resume_point(str(old_checkpoint), str(tmp_path), "fer_lightning.models.cnn.scratch_cnn")
+    path, first_epoch, _ = resume_state(str(old_checkpoint), str(tmp_path), "fer_lightning.models.cnn.scratch_cnn")
     assert path == old_checkpoint and first_epoch == read_checkpoint(old_checkpoint)["epoch"] + 1
 
 
