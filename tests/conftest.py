@@ -17,7 +17,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.hparams import api_pb2, backend_context
 from torchvision import models
 
 from fer_lightning.core.classes import EMOTIONS
@@ -91,6 +95,30 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train(compose_cfg(run, *SMALL_CNN, "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "test=false"))
     GlobalHydra.instance().clear()
     return run / "checkpoints" / "last.ckpt"
+
+
+def job_folder(sweep_dir: Path, number: int) -> Path:
+    """A sweep job's folder, ``<number>`` or ``<number>_<swept values>``."""
+    [folder] = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.split("_", 1)[0] == str(number)]
+    return folder
+
+
+def tensorboard_hparams(logdir: Path) -> api_pb2.Experiment:
+    """TensorBoard's HPARAMS tab (its knobs and metric columns) as TensorBoard's own backend builds it for
+    ``tensorboard --logdir logdir``."""
+    runs = plugin_event_multiplexer.EventMultiplexer()
+    runs.AddRunsFromDirectory(str(logdir))
+    runs.Reload()
+    provider = data_provider.MultiplexerDataProvider(runs, str(logdir))
+    backend = backend_context.Context(base_plugin.TBContext(data_provider=provider, logdir=str(logdir)))
+    request = context.RequestContext()
+    return backend.experiment_from_metadata(
+        request,
+        "",
+        True,
+        backend.hparams_metadata(request, ""),
+        backend.hparams_from_data_provider(request, "", limit=None),
+    )
 
 
 def event_scalars(run: Path) -> EventAccumulator:

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from fer_lightning.core.console import on_terminal, quiet_library_chatter
 from fer_lightning.core.hardware import fastest_precision
+from fer_lightning.core.overrides import folder_name, sweep_keys
 from fer_lightning.core.runs import run_dir
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # fer_lightning/
@@ -32,6 +33,10 @@ OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=
 # ${on_terminal:}: progress bars only where stdout and stderr are terminals (conf/trainer/default.yaml, predict.yaml).
 OmegaConf.register_new_resolver("on_terminal", on_terminal, replace=True)
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
+# ${folder_name:prefix,overrides[,keys]} and ${sweep_keys:dir,params}: run and sweep-job folders (and so TensorBoard's
+# run names) say what the run changed: outputs/train/multiruns/<time>/0_lr=0.001,batch_size=64 (conf/hydra/).
+OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
+OmegaConf.register_new_resolver("sweep_keys", lambda folder, params: sorted(sweep_keys(folder, params)), replace=True)
 # ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).
 OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value, replace=True)
 # ${slurm_gpus:accelerator,devices}: the GPUs per node a SLURM job asks for (conf/hydra/launcher/slurm.yaml): the

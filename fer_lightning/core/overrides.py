@@ -4,8 +4,12 @@ benches forward them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import NamedTuple
+
+import yaml
 
 # Keys that say where things are (folders, data, the checkpoint to resume), not what was trained.
 LOCATION_KEYS = ("hydra", "paths.", "data.root", "ckpt_path")
@@ -47,3 +51,35 @@ def swept_keys(arguments: Iterable[str]) -> set[str]:
     except Exception:  # noqa: BLE001 - anything Hydra's parser rejects: not a sweep it could have started
         return set()
     return {o.key_or_group for o in parsed if o.is_sweep_override()}
+
+
+def sweep_keys(sweep_dir: str | Path, sweeper_params: Mapping | None) -> set[str]:
+    """The keys a sweep varies, as a job of it can tell: those its command line gives several values (Hydra's
+    sweeper saves that line in ``<sweep dir>/multirun.yaml`` before the first job) and those of
+    ``hydra.sweeper.params`` (a search space: Optuna's, or the basic sweeper's own)."""
+    keys = {str(key) for key in sweeper_params or {}}
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if saved.is_file():
+        task = (yaml.safe_load(saved.read_text()) or {}).get("hydra", {}).get("overrides", {}).get("task") or []
+        keys |= swept_keys(task)
+    return keys
+
+
+def folder_name(prefix: str | int, overrides: Iterable[str], keys: Iterable[str] | None = None) -> str:
+    """``<prefix>_lr=0.001,batch_size=64``: a run folder (and so its TensorBoard run) named by the overrides that
+    tell it apart: those of ``keys`` (a sweep's swept keys; none: the prefix alone), or when ``keys`` is None every
+    one that is not a location. Keys by their last part; characters a folder name should not hold become ``-``; at
+    most 100 characters after the prefix."""
+    parsed = [o for o in map(parse_override, overrides) if o.value is not None and not is_location(o.key)]
+    if keys is not None:
+        chosen = set(keys)
+        parsed = [o for o in parsed if o.key in chosen]
+    parts = [re.sub(r"[^\w.=+-]", "-", f"{re.split(r'[./]', o.key)[-1]}={o.value.strip('[]')}") for o in parsed]
+    label = ",".join(parts)[:100]
+    return f"{prefix}_{label}" if label else str(prefix)
+
+
+def job_number(folder: str) -> int | str:
+    """A sweep job's number from its folder's name (``3_lr=0.001`` -> 3); other names as they are."""
+    head = folder.split("_", 1)[0]
+    return int(head) if head.isdigit() else folder

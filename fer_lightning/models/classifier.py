@@ -193,9 +193,13 @@ class EmotionClassifier(LightningModule):
             self.on_train_epoch_start()
 
     def on_train_epoch_start(self) -> None:
-        """The learning rate of each parameter group, logged with the epoch's metrics (x = epoch)."""
-        for group in self.trainer.optimizers[0].param_groups if self.trainer.optimizers else []:
-            self.log(f"lr/{group.get('name', 'group')}", float(group["lr"]), on_step=False, on_epoch=True)
+        """The learning rate, logged with the epoch's metrics (x = epoch): ``train/lr``, the head's (``model.lr``),
+        and ``train/lr_backbone`` where the backbone has a rate of its own (``model.backbone_lr_ratio`` is not 1;
+        every scheduler scales both groups alike)."""
+        groups = {group.get("name"): group["lr"] for group in self.trainer.optimizers[0].param_groups}
+        self.log("train/lr", float(groups["head"]), on_step=False, on_epoch=True)
+        if self.hparams.backbone_lr_ratio != 1:
+            self.log("train/lr_backbone", float(groups["backbone"]), on_step=False, on_epoch=True)
 
     def on_train_epoch_end(self) -> None:
         if self.losses[

@@ -21,19 +21,19 @@ from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.files import write_csv, write_text
-from fer_lightning.core.overrides import parse_override
+from fer_lightning.core.overrides import job_number, parse_override
 
 log = logging.getLogger(__name__)
 # One name per number, as TensorBoard and metrics.json name it (training/run.py metric_name).
 METRICS = ["val/acc_best", "val/f1_best", "test/acc", "test/f1"]
 RUN_COLUMNS = ["epochs", "seconds_per_epoch"]
-FIXED = ["best", "job", "status", "overrides", "error", *METRICS, *RUN_COLUMNS]  # never taken for a knob
+FIXED = ["best", "job", "folder", "status", "overrides", "error", *METRICS, *RUN_COLUMNS]  # never taken for a knob
 TIME_TO = "minutes_to_"  # callbacks.TimeToAccuracy's columns: minutes of fitting until a val accuracy was reached
 
 
 def job_row(job: Path) -> dict[str, Any]:
     overrides = job_overrides(job)
-    row: dict[str, Any] = {"job": job.name, "overrides": " ".join(overrides)}
+    row: dict[str, Any] = {"job": job_number(job.name), "folder": job.name, "overrides": " ".join(overrides)}
     result = job / "metrics.json"
     if not result.is_file():
         return {
@@ -81,7 +81,10 @@ def leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best") -> pd.Data
     """Every column, full precision; rows sorted best first by ``rank_by`` (higher is better), failed jobs last;
     the best marked."""
     sweep_dir = Path(sweep_dir)
-    jobs = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: (len(p.name), p.name))
+    jobs = sorted(
+        (p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()),
+        key=lambda p: (str(job_number(p.name)).zfill(9), p.name),
+    )
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (<n>/.hydra/): not a sweep folder")
     table = pd.DataFrame([job_row(job) for job in jobs])
@@ -168,7 +171,7 @@ def sweep_view(
     sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """``readable`` of a sweep folder's table."""
-    return readable(table, [job_overrides(sweep_dir / str(job)) for job in table["job"]], rank_by, digits)
+    return readable(table, [job_overrides(sweep_dir / folder) for folder in table["folder"]], rank_by, digits)
 
 
 def markdown(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: int = 3) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,8 @@ class EpochLog(L.Callback):
 
 
 def epoch_line(epoch: int, max_epochs: int | None, metrics: dict[str, Any], seconds: float) -> str:
-    """The line of epoch ``epoch`` (0-based): epoch/max, train and val loss and accuracy, the learning rate (of each
-    parameter group where there are several), the epoch's seconds."""
+    """The line of epoch ``epoch`` (0-based): epoch/max, train and val loss and accuracy, the learning rate (and the
+    backbone's where it has its own), the epoch's seconds."""
 
     def number(name: str) -> float | None:
         value = metrics.get(name)
@@ -79,11 +80,9 @@ def epoch_line(epoch: int, max_epochs: int | None, metrics: dict[str, Any], seco
             text += f" loss {loss:.4f}" if loss is not None else ""
             text += f" acc {acc:.2%}" if acc is not None else ""
             parts.append(text)
-    rates = {name.removeprefix("lr/"): number(name) for name in sorted(metrics) if name.startswith("lr/")}
-    if len(set(rates.values())) == 1:  # one group, or groups at one rate
-        parts.append(f"lr {next(iter(rates.values())):.2e}")
-    elif rates:
-        parts.append("lr " + " ".join(f"{group} {rate:.2e}" for group, rate in rates.items()))
+    rate, backbone = number("train/lr"), number("train/lr_backbone")
+    if rate is not None:
+        parts.append(f"lr {rate:.2e}" + (f" backbone {backbone:.2e}" if backbone is not None else ""))
     parts.append(f"{seconds:.1f}s")
     return "  ".join(parts)
 
@@ -308,7 +307,9 @@ class ScheduleOverNewHorizon(L.Callback):
             fresh = pl_module.build_scheduler(restored.optimizer)
             fresh.last_epoch = restored.last_epoch
             closed_form = getattr(fresh, "_get_closed_form_lr", fresh.get_lr)  # cosine's own get_lr is recursive
-            lrs = closed_form()
+            with warnings.catch_warnings():  # torch warns when get_lr runs outside step(); here it is meant to
+                warnings.filterwarnings("ignore", "To get the last learning rate computed by the scheduler")
+                lrs = closed_form()
             for group, value in zip(fresh.optimizer.param_groups, lrs, strict=True):
                 group["lr"] = value
             fresh._last_lr = list(lrs)

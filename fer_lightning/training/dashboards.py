@@ -16,7 +16,6 @@ from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.figures import class_rows_figure, confusion_matrix_figure, plt, write_png
-from fer_lightning.core.overrides import is_location, parse_override
 from fer_lightning.evaluation.reports import confusion_counts
 
 Knob = bool | int | float | str
@@ -101,35 +100,25 @@ def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
     )
 
 
-def hparams_summaries(
-    knobs: Mapping[str, Knob], metrics: Iterable[str], varying: Iterable[str], group: str
-) -> list[Summary]:
-    """TensorBoard's HPARAMS records for one run, with each knob's real type (bool, number, str) and the knobs a
-    sweep varies marked ``differs``, which TensorBoard shows by default. torch's own ``hparams()`` writes bools as
-    numbers and marks nothing; the swept knob could then be hidden among the first five ticked alphabetically."""
-    varying = set(varying)
-    kinds = {bool: api_pb2.DATA_TYPE_BOOL, str: api_pb2.DATA_TYPE_STRING}
-    experiment = api_pb2.Experiment(
-        hparam_infos=[
-            api_pb2.HParamInfo(
-                name=name, type=kinds.get(type(value), api_pb2.DATA_TYPE_FLOAT64), differs=name in varying
-            )
-            for name, value in knobs.items()
-        ],
-        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in metrics],
-    )
+def hparams_summaries(knobs: Mapping[str, Knob], group: str) -> list[Summary]:
+    """TensorBoard's HPARAMS session of one run: its knobs and its name in the table (``group``).
+
+    No experiment record is written: TensorBoard then builds the table from every run it shows, marks the knobs
+    whose values differ between those runs, and takes for metrics the scalars of the session's own folder (the
+    final numbers beside it, not the curves). One run's experiment record would stand for all runs, whatever they
+    varied. Bools stay bools; whole numbers are written as text, since TensorBoard prints every number with five
+    significant digits (a batch size of 64.000)."""
     start = plugin_data_pb2.SessionStartInfo(group_name=group)
     for name, value in knobs.items():
         if isinstance(value, bool):
             start.hparams[name].bool_value = value
-        elif isinstance(value, (int, float)):
+        elif isinstance(value, float):
             start.hparams[name].number_value = value
         else:
             start.hparams[name].string_value = str(value)
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS)
     version = metadata.PLUGIN_DATA_VERSION
     return [
-        _summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment, version=version)),
         _summary(
             metadata.SESSION_START_INFO_TAG,
             plugin_data_pb2.HParamsPluginData(session_start_info=start, version=version),
@@ -140,38 +129,41 @@ def hparams_summaries(
     ]
 
 
+FINAL_RUN = "final"  # <run>/tensorboard/final: the HPARAMS session and the run's final numbers
+
+
 def log_hparams(
     loggers: Iterable[Logger],
     knobs: Mapping[str, Knob],
+    shown: Iterable[str],
     metrics: Mapping[str, float],
-    varying: Iterable[str],
+    step: int,
     group: str,
     config_yaml: str,
 ) -> None:
-    """One HPARAMS entry per run with its final metrics (as hp/<metric> scalars), and the whole config as text."""
+    """The run's final ``metrics`` (each under its own name, at ``step``) and the knobs in ``shown`` as TensorBoard's
+    HPARAMS session, in a folder of their own beside the curves: the single points then neither lead the Scalars
+    tab as a group of their own nor make every curve an HPARAMS column. Every knob goes to hparams.yaml (and to the
+    other loggers); the whole config as a text card."""
+    shown = set(shown)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            writer = logger.experiment
-            for summary in hparams_summaries(knobs, metrics, varying, group):
-                writer._get_file_writer().add_summary(summary)  # created on first use, as torch's add_hparams does
-            for name, value in metrics.items():
-                writer.add_scalar(name, value, 0)
-            writer.add_text("config", f"```yaml\n{config_yaml}\n```")
+            logger.experiment.add_text("config", f"```yaml\n{config_yaml}\n```")
+            with SummaryWriter(str(Path(logger.log_dir) / FINAL_RUN)) as writer:
+                for summary in hparams_summaries({k: v for k, v in knobs.items() if k in shown}, group):
+                    writer._get_file_writer().add_summary(summary)  # created on first use, as torch's add_hparams does
+                for name, value in metrics.items():
+                    writer.add_scalar(name, value, step)
             logger.hparams.update(knobs)  # tensorboard/hparams.yaml
         else:
             logger.log_hyperparams(dict(knobs))
         logger.save()
 
 
-def run_label(run_dir: Path, overrides: Iterable[str], varying: Iterable[str]) -> str:
-    """The run's name in TensorBoard's HPARAMS table (its Trial ID): the overrides that tell it from the other runs
-    (a sweep's swept keys; all of a single run's), shortened to their last part, then its folder."""
-    varying = set(varying)
-    parsed = [parse_override(o) for o in overrides]
-    chosen = [o for o in parsed if o.key in varying] or parsed
-    parts = [f"{o.key.split('.')[-1]}={o.value}" for o in chosen if o.value is not None and not is_location(o.key)]
-    where = "/".join(run_dir.parts[-2:]) if run_dir.parent.name.isdigit() or run_dir.name.isdigit() else run_dir.name
-    return f"{' '.join(parts) or 'defaults'} · {where}"
+def trial_name(run_dir: Path, job: int | None) -> str:
+    """The run's name in TensorBoard's HPARAMS table (its Trial ID), short beside the knobs' own columns: a sweep
+    job's ``<sweep folder>/<job number>``, a single run's folder."""
+    return f"{run_dir.parent.name}/{job}" if job is not None else run_dir.name
 
 
 def write_figure(figure: plt.Figure, path: Path, loggers: Iterable[Logger], tag: str, step: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import signal
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -22,7 +21,7 @@ from torch import Tensor
 
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.core.files import write_json
-from fer_lightning.core.overrides import is_location, override_keys, swept_keys
+from fer_lightning.core.overrides import is_location, override_keys, sweep_keys
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.evaluation.reports import write_split_report
 from fer_lightning.evaluation.saliency import saliency_grid
@@ -54,6 +53,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             "trainer.max_epochs=0: expected at least 1 (-1: no limit); "
             "to test a trained checkpoint, use python -m fer_lightning.eval ckpt_path=..."
         )
+    if cfg.hparams_tab not in ("varied", "all"):
+        raise ValueError(f"hparams_tab={cfg.hparams_tab}: expected varied or all")
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     log.info("Run folder: %s", out)
@@ -108,15 +109,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not trainer.is_global_zero:
         return metrics
 
-    overrides = list(HydraConfig.get().overrides.task)
-    hparams, varying, swept = knobs(cfg, overrides)
-    final = {f"hp/{name.replace('/', '_')}": metrics[name] for name in cfg.hparam_metrics if name in metrics}
+    hydra = HydraConfig.get()
+    hparams, varying = knobs(cfg, list(hydra.overrides.task))
+    job = hydra.job.num if hydra.mode == RunMode.MULTIRUN else None
     dashboards.log_hparams(
         loggers,
         hparams,
-        final,
-        varying,
-        dashboards.run_label(out, overrides, swept),
+        hparams if cfg.hparams_tab == "all" else varying,
+        {name: metrics[name] for name in cfg.hparam_metrics if name in metrics},
+        max(trainer.current_epoch - 1, 0),  # the last epoch's step: the final numbers sit at the curves' end
+        dashboards.trial_name(out, job),
         OmegaConf.to_yaml(run_cfg, resolve=True),
     )
     epochs = trainer.current_epoch
@@ -219,11 +221,11 @@ def metric_name(split: str, name: str) -> str:
     return f"{split}/{name}_best" if split == "val" else f"{split}/{name}"
 
 
-def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str], set[str]]:
+def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int | float | str], set[str]]:
     """The HPARAMS knobs (``cfg.hparams``, plus any other overridden key or group, by its full name) with their real
-    types; the names of those this run overrides (in a sweep, the swept ones: shown by default in TensorBoard); and
-    the override keys behind them."""
-    choices = HydraConfig.get().runtime.choices
+    types, and the names of those that tell this run apart: in a sweep the swept ones, in a single run the
+    overridden ones (TensorBoard's HPARAMS shows these)."""
+    hydra = HydraConfig.get()
     sources = {
         name: str(value)[2:-1].removeprefix("hydra:runtime.choices.")
         for name, value in OmegaConf.to_container(cfg.hparams, resolve=False).items()
@@ -231,24 +233,23 @@ def knobs(cfg: DictConfig, overrides: list[str]) -> tuple[dict[str, bool | int |
     }
     values = dict(OmegaConf.to_container(cfg.hparams, resolve=True))
     overridden = override_keys(overrides)
-    varying = {name for name, source in sources.items() if source in overridden}
     for key in sorted(overridden - set(sources.values())):
-        if is_location(key):
-            continue  # where things are, not what was trained
-        value = choices.get(key) or OmegaConf.select(cfg, key.replace("/", "."), default=None)
-        if value is not None:
+        value = (
+            None
+            if is_location(key)
+            else hydra.runtime.choices.get(key) or OmegaConf.select(cfg, key.replace("/", "."), default=None)
+        )
+        if value is not None:  # a location says where things are, not what was trained
             values[key] = value
-            varying.add(key)
-    swept = swept_keys(sys.argv[1:]) or overridden  # a sweep launched from this process: its swept keys
-    # A sweep launched from this process: mark what it varies, not what all its jobs share.
-    varying = {name for name in varying if sources.get(name, name) in swept}
+    swept = sweep_keys(hydra.sweep.dir, hydra.sweeper.get("params")) if hydra.mode == RunMode.MULTIRUN else set()
+    varying = {name for name in values if sources.get(name, name) in (swept or overridden)}
     typed = {
         name: value
         if isinstance(value, (bool, int, float, str))
         else str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
         for name, value in values.items()
     }
-    return typed, varying, swept
+    return typed, varying
 
 
 def train_job(cfg: DictConfig) -> float | None:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from fer_lightning.core.overrides import Override, is_location, override_keys, parse_override, swept_keys
+from pathlib import Path
+
+import yaml
+
+from fer_lightning.core.overrides import (
+    Override,
+    folder_name,
+    is_location,
+    job_number,
+    override_keys,
+    parse_override,
+    sweep_keys,
+    swept_keys,
+)
 
 
 def test_an_override_parses_into_prefix_key_and_value_and_back() -> None:
@@ -30,3 +43,21 @@ def test_keys_locations_and_swept_keys() -> None:
         "model/optimizer",
     }
     assert swept_keys(["model.lr=[unclosed"]) == set()  # not Hydra's grammar: none
+
+
+def test_a_sweep_job_folder_is_named_by_its_swept_values_and_a_run_by_its_overrides(tmp_path: Path) -> None:
+    job = ["model.lr=0.001", "data.batch_size=64", "model/optimizer=sgd", "trainer.max_epochs=2", "data.root=../a/b"]
+    assert folder_name(3, job, ["model.lr", "model/optimizer"]) == "3_lr=0.001,optimizer=sgd"
+    assert folder_name(3, job, []) == "3"  # a multirun of one point
+    assert folder_name("t", job) == "t_lr=0.001,batch_size=64,optimizer=sgd,max_epochs=2"  # locations left out
+    assert folder_name("t", ["model.net.channels=[16,32]", "+x.y=a/b c"]) == "t_channels=16-32,y=a-b-c"
+    assert len(folder_name("t", [f"model.k{i}=1234567890" for i in range(20)])) == 2 + 100
+    assert [job_number(name) for name in ("3_lr=0.001", "12", "2026-11-29_19-00")] == [3, 12, "2026-11-29_19-00"]
+
+
+def test_a_job_knows_its_sweeps_keys_from_the_saved_command_line_and_the_search_space(tmp_path: Path) -> None:
+    assert sweep_keys(tmp_path, None) == set()  # nothing saved yet
+    saved = {"hydra": {"overrides": {"task": ["model.lr=1e-3,3e-4", "data.batch_size=64", "data.root=x"]}}}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(saved))
+    assert sweep_keys(tmp_path, None) == {"model.lr"}
+    assert sweep_keys(tmp_path, {"model.dropout": "interval(0.1, 0.5)"}) == {"model.lr", "model.dropout"}

@@ -10,14 +10,16 @@ import pandas as pd
 import pytest
 import yaml
 
+from fer_lightning.core.overrides import folder_name
 from fer_lightning.tools.leaderboard import readable_number, short_keys, write_leaderboard
 
 SHARED = {"model": "cnn", "dropout": 0.5, "optimizer": "torch.optim.AdamW", "max_epochs": 2}
 
 
 def fake_job(sweep: Path, num: int, overrides: list[str], hparams: dict, metrics: dict | None, error: str = "") -> None:
-    """<sweep>/<num>/.hydra/{overrides,config,hydra}.yaml and metrics.json as fer_lightning.train writes them."""
-    job = sweep / str(num)
+    """<sweep>/<num>_<swept values>/.hydra/{overrides,config,hydra}.yaml and metrics.json as fer_lightning.train
+    writes them."""
+    job = sweep / folder_name(num, overrides, ["model.lr", "model.weight_decay"])
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     config = {
@@ -110,9 +112,9 @@ def test_markdown_shows_only_what_differs_readably_and_the_csv_keeps_everything(
 def test_a_job_without_metrics_json_is_failed_and_a_folder_without_jobs_is_refused(
     sweep: Path, tmp_path_factory
 ) -> None:
-    (sweep / "2" / "metrics.json").unlink()
+    (sweep / "2_lr=0.001,weight_decay=0.0001" / "metrics.json").unlink()
     board = write_leaderboard(sweep).set_index("job")
-    assert board.loc["2", "status"] == "failed" and "died" in board.loc["2", "error"]
+    assert board.loc[2, "status"] == "failed" and "died" in board.loc[2, "error"]
     with pytest.raises(FileNotFoundError, match="not a sweep folder"):
         write_leaderboard(tmp_path_factory.mktemp("empty"))
 

@@ -89,7 +89,7 @@ def test_a_resume_after_sigkill_draws_each_step_once(tmp_path: Path) -> None:
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     events = event_scalars(run)
-    for tag in ("lr/head", "val/acc", "train/loss"):
+    for tag in ("train/lr", "val/acc", "train/loss"):
         steps = [e.step for e in events.Scalars(tag)]
         assert steps == sorted(set(steps)), (tag, steps)
     assert len(events.Scalars("val/acc")) == saved["epoch"] + 2
@@ -101,7 +101,7 @@ def test_resuming_with_more_epochs_continues_the_schedule_over_the_new_horizon(m
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     time.sleep(1.0)
     train(make_cfg(*SMALL_RUN, "trainer.max_epochs=4", f"model.lr={lr}", "test=false", f"ckpt_path={last}"))
-    lrs = [e.value for e in event_scalars(tmp_path / "run").Scalars("lr/head")]
+    lrs = [e.value for e in event_scalars(tmp_path / "run").Scalars("train/lr")]
     # Cosine over 2 epochs ends at 0; resumed to 4, epoch 2 runs at the 4-epoch cosine's value there, lr/2.
     assert lrs[:2] == pytest.approx([lr, lr / 2])
     assert lrs[2:] == pytest.approx([lr * (1 + np.cos(np.pi * e / 4)) / 2 for e in (2, 3)])

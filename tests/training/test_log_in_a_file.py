@@ -39,12 +39,12 @@ def test_a_run_redirected_to_a_file_writes_no_carriage_return_and_one_line_per_e
     assert lines == ["1", "2"]
 
 
-def test_the_epoch_line_names_each_group_only_where_their_rates_differ() -> None:
-    metrics = {"train/loss": 1.5, "train/acc": 0.25, "val/loss": 1.25, "val/acc": 0.5, "lr/head": 1e-3}
+def test_the_epoch_line_names_the_backbone_rate_only_where_it_has_its_own() -> None:
+    metrics = {"train/loss": 1.5, "train/acc": 0.25, "val/loss": 1.25, "val/acc": 0.5, "train/lr": 1e-3}
     line = epoch_line(2, 30, metrics, 12.34)
     assert line == "Epoch 3/30  train loss 1.5000 acc 25.00%  val loss 1.2500 acc 50.00%  lr 1.00e-03  12.3s"
-    line = epoch_line(0, 30, {**metrics, "lr/backbone": 1e-4}, 1.0)
-    assert "lr backbone 1.00e-04 head 1.00e-03" in line
+    line = epoch_line(0, 30, {**metrics, "train/lr_backbone": 1e-4}, 1.0)
+    assert "  lr 1.00e-03 backbone 1.00e-04  " in line
 
 
 def test_bars_are_off_when_the_output_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

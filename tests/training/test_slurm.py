@@ -28,7 +28,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fer_lightning.training.resume import requeued_checkpoint
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN
+from tests.conftest import SMALL_CNN, job_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,7 +94,7 @@ def test_a_run_stopped_mid_epoch_and_resumed_draws_every_epoch_once_lr_included(
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 1
     train(make_cfg(*overrides, f"ckpt_path={last}"))
-    for tag in ("val/acc", "train/loss", "lr/head"):  # Lightning skips on_train_epoch_start on a mid-epoch resume
+    for tag in ("val/acc", "train/loss", "train/lr"):  # Lightning skips on_train_epoch_start on a mid-epoch resume
         assert tensorboard_steps(tmp_path / "run", tag) == [0, 1], tag
 
 
@@ -253,11 +253,11 @@ def sweeps(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 @pytest.mark.slurm
 def test_a_preempted_job_is_requeued_by_lightning_and_goes_on_where_it_stopped(cluster: Cluster, sweeps) -> None:
     process, sweep_dir = sweeps["preempted"]
-    run = sweep_dir / "0"
     deadline = time.monotonic() + JOB_MINUTES * 60
-    while not (run / "checkpoints" / "last.ckpt").exists():  # epoch 0 done: two epochs of training left to interrupt
+    while not list(sweep_dir.glob("0*/checkpoints/last.ckpt")):  # epoch 0 done: two epochs left to interrupt
         assert process.poll() is None and time.monotonic() < deadline, f"epoch 0 never ended\n{job_logs(sweep_dir)}"
         time.sleep(0.1)
+    run = job_folder(sweep_dir, 0)
     job = job_id(run)
     # What SLURM sends signal_delay_s before the time limit (--signal=USR1@<s>: every process of the job's steps).
     subprocess.run(["scancel", "--signal=USR1", job], check=True)
@@ -289,7 +289,7 @@ def test_a_preempted_job_is_requeued_by_lightning_and_goes_on_where_it_stopped(c
     logged = [pd.read_csv(f) for f in sorted(run.glob("csv/version_*/metrics.csv"))]
     epochs = [set(t.loc[t["val/acc"].notna() | t["train/loss"].notna(), "step"].astype(int)) for t in logged]
     assert len(epochs) == 2 and not epochs[0] & epochs[1] and epochs[0] | epochs[1] == {0, 1, 2}, epochs
-    for tag in ("val/acc", "train/loss", "lr/head"):
+    for tag in ("val/acc", "train/loss", "train/lr"):
         assert tensorboard_steps(run, tag) == [0, 1, 2], tag
     board = pd.read_csv(sweep_dir / "leaderboard.csv")
     assert list(board["status"]) == ["completed"]
@@ -300,7 +300,7 @@ def test_a_sweep_runs_one_slurm_job_per_point(cluster: Cluster, sweeps) -> None:
     process, sweep_dir = sweeps["sweep"]
     output = finish(process, sweep_dir)
     assert "Leaderboard of 2 jobs (0 failed)" in output, output[-3000:]
-    runs = [sweep_dir / "0", sweep_dir / "1"]
+    runs = [job_folder(sweep_dir, 0), job_folder(sweep_dir, 1)]
     for run in runs:
         assert yaml.safe_load((run / "metrics.json").read_text())["status"] == "completed"
         assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "report" / "test" / "metrics.json").is_file()
@@ -335,5 +335,5 @@ def test_a_failing_job_is_reported_and_listed_in_the_leaderboard(cluster: Cluste
     assert "Job failed:" in job_logs(sweep_dir) and "model.lr=-1: expected a value in (0, inf)" in job_logs(sweep_dir)
     # The job's Python returned (a failed sweep job is recorded, not raised, so the sweep and its leaderboard go on):
     # SLURM records it as COMPLETED; the leaderboard and metrics.json say it failed.
-    records = cluster.final_records(job_id(sweep_dir / "1"))
+    records = cluster.final_records(job_id(job_folder(sweep_dir, 1)))
     assert [r["JobState"] for r in records] == ["COMPLETED"], records

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tensorboard.plugins.hparams import api_pb2
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN, TINY_CLI, TRAIN_COMMAND, event_scalars
+from tests.conftest import SMALL_CNN, TINY_CLI, TRAIN_COMMAND, event_scalars, job_folder, tensorboard_hparams
 
 
 @pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
@@ -61,8 +61,9 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(
     scalars = set(events.Tags()["scalars"])
     for stage in ("train", "val"):
         assert {f"{stage}/{m}" for m in ("acc", "precision", "recall", "f1", "loss")} <= scalars
-    assert not any(tag.startswith("test/") for tag in scalars)  # test numbers: HPARAMS and the report, not curves
-    assert "val/f1_fear" in scalars and "lr/head" in scalars
+    assert not any(tag.startswith("test/") for tag in scalars)  # the curves' run: test's numbers sit beside it
+    assert "val/f1_fear" in scalars and "train/lr" in scalars and "train/lr_backbone" not in scalars  # one rate
+    assert not any(tag.startswith(("hp/", "lr/")) for tag in scalars)  # no group of single points leads the tab
     assert [e.step for e in events.Scalars("val/acc")] == list(range(6))  # against the epoch
     first = next(e.step for e in events.Scalars("val/acc") if e.value >= 0.6)  # time to accuracy: that epoch's value
     assert (
@@ -75,21 +76,25 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(
     assert {f"test/pr_{e}" for e in ("angry", "neutral")} <= set(events.Tags()["tensors"]) | set(
         events.PluginTagToContent("pr_curves")
     )
-    assert events.Scalars("hp/test_acc")[0].value == pytest.approx(metrics["test/acc"])
-    hparams = events.PluginTagToContent("hparams")
-    assert (
-        b"batch_size" in hparams["_hparams_/session_start_info"]
-        and b"dropout" in hparams["_hparams_/session_start_info"]
-    )
+    # The final numbers, each under its own name at the last epoch, and the HPARAMS session: beside the curves.
+    final = EventAccumulator(str(run / "tensorboard" / "final"))
+    final.Reload()
+    for name in ("test/acc", "test/precision", "test/recall", "test/f1", "val/acc_best"):
+        [point] = final.Scalars(name)
+        assert point.value == pytest.approx(metrics[name]) and point.step == 5, name
+    start = HParamsPluginData.FromString(final.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert {"batch_size", "dropout", "lr", "max_epochs"} <= set(hparams) and "seed" not in hparams  # the overridden
+    assert hparams["batch_size"].string_value == "32" and hparams["lr"].number_value == 3e-3  # 32, not 32.000
 
 
-def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_with_the_failed_job(
+def test_multirun_gives_a_named_folder_and_tensorboard_run_per_job_and_a_leaderboard_with_the_failed_job(
     tmp_path: Path,
 ) -> None:
     command = [
         *TRAIN_COMMAND,
         "-m",
-        "model.lr=1e-3,-1",  # a negative lr fails its job
+        "model.lr=1e-3,3e-4,-1",  # a negative lr fails its job
         *TINY_CLI,
         "data.batch_size=16",
         "trainer.max_epochs=1",
@@ -97,30 +102,35 @@ def test_multirun_gives_a_folder_and_tensorboard_run_per_job_and_a_leaderboard_w
         f"hydra.sweep.dir={tmp_path}",
     ]
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
-    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
-    assert [p.name for p in jobs] == ["0", "1"]
+    jobs = [job_folder(tmp_path, n) for n in (0, 1, 2)]
+    assert [p.name for p in jobs] == [
+        "0_lr=0.001",
+        "1_lr=0.0003",
+        "2_lr=-1",
+    ]  # TensorBoard names its runs by these folders
     events = event_scalars(jobs[0])
-    assert "hp/val_acc_best" in events.Tags()["scalars"]
-    # HPARAMS, read back as TensorBoard reads it: real types, the swept knob marked to be shown, the run named by it.
-    content = events.PluginTagToContent("hparams")
-    experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    start = HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
-    assert {info.name for info in experiment.hparam_infos if info.differs} == {"lr"}
-    types = {info.name: api_pb2.DataType.Name(info.type) for info in experiment.hparam_infos}
-    assert (
-        types["augment"] == "DATA_TYPE_BOOL"
-        and types["model"] == "DATA_TYPE_STRING"
-        and types["lr"] == "DATA_TYPE_FLOAT64"
-    )
-    assert start.hparams["augment"].WhichOneof("kind") == "bool_value" and start.hparams["lr"].number_value == 1e-3
-    assert start.group_name.startswith("lr=0.001")
+    # HPARAMS as TensorBoard's own backend computes it for --logdir: the swept knob alone, the final numbers as its
+    # metric columns (not every curve), the run named by its sweep and job number.
+    experiment = tensorboard_hparams(tmp_path)
+    assert [(info.name, info.differs) for info in experiment.hparam_infos] == [("lr", True)]
+    assert {info.name.tag for info in experiment.metric_infos} == {
+        "val/acc_best",
+        "test/acc",
+        "test/precision",
+        "test/recall",
+        "test/f1",
+    }
+    final = EventAccumulator(str(jobs[0] / "tensorboard" / "final"))
+    final.Reload()
+    start = HParamsPluginData.FromString(final.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    assert start.session_start_info.group_name == f"{tmp_path.name}/0"
     assert "config" in {tag.split("/")[0] for tag in events.Tags()["tensors"]}  # the whole config as a text card
     assert json.loads((jobs[0] / "metrics.json").read_text())["status"] == "completed"
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("job")
-    assert list(board["status"].sort_index()) == ["completed", "failed"]
-    assert "model.lr=-1: expected a value" in board.loc[1, "error"]
-    assert board.loc[0, "best"] == "*" and board.loc[0, "lr"] == 1e-3
-    assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 1
+    assert list(board["status"].sort_index()) == ["completed", "completed", "failed"]
+    assert "model.lr=-1: expected a value" in board.loc[2, "error"]
+    assert board.loc[0, "lr"] == 1e-3 and board.loc[1, "lr"] == 3e-4
+    assert (tmp_path / "leaderboard.md").read_text().count("| completed |") == 2
     # The same table again from the command line, for a sweep folder alone.
     (tmp_path / "leaderboard.csv").unlink()
     out = subprocess.run(
