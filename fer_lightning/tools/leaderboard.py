@@ -143,6 +143,7 @@ def readable(
     the differing overrides shortened, errors if a job failed; every cell a readable string. Also what every job
     shared: knob -> value, and 'overrides' -> the overrides common to all jobs."""
     overridden = {parse_override(o).key for job in overrides for o in job}  # shown in the overrides column already
+    overridden |= set(short_keys(sorted(overridden)).values())  # by the short name too: model.lr is the knob lr
     timing = sorted(c for c in table.columns if c.startswith(TIME_TO))
     knobs = [c for c in table.columns if c not in FIXED and c not in timing and c != rank_by and c not in overridden]
     varying = [c for c in knobs if table[c].dropna().astype(str).nunique() > 1]
