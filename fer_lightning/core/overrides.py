@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import yaml
+from omegaconf import OmegaConf
 
 # Keys that say where things are (folders, data, the checkpoint to resume), not what was trained.
-LOCATION_KEYS = ("hydra", "paths.", "data.root", "ckpt_path")
+LOCATION_KEYS = ("hydra", "paths.", "data.root", "data.cache_dir", "ckpt_path")
 
 
 class Override(NamedTuple):
@@ -54,10 +55,10 @@ def swept_keys(arguments: Iterable[str]) -> set[str]:
 
 
 def sweep_keys(sweep_dir: str | Path, sweeper_params: Mapping | None) -> set[str]:
-    """The keys a sweep varies, as a job of it can tell: those its command line gives several values (Hydra's
-    sweeper saves that line in ``<sweep dir>/multirun.yaml`` before the first job) and those of
-    ``hydra.sweeper.params`` (a search space: Optuna's, or the basic sweeper's own)."""
-    keys = {str(key) for key in sweeper_params or {}}
+    """The keys a sweep varies, as a job of it can tell: those its command line gives several values (saved in
+    ``<sweep dir>/multirun.yaml`` before the first job, by Hydra's basic sweeper and by the leaderboard callback for
+    any sweeper) and those of ``hydra.sweeper.params`` (a search space: Optuna's, or the basic sweeper's own)."""
+    keys = {parse_override(str(key)).key for key in sweeper_params or {}}
     saved = Path(sweep_dir) / "multirun.yaml"
     if saved.is_file():
         task = (yaml.safe_load(saved.read_text()) or {}).get("hydra", {}).get("overrides", {}).get("task") or []
@@ -65,17 +66,44 @@ def sweep_keys(sweep_dir: str | Path, sweeper_params: Mapping | None) -> set[str
     return keys
 
 
+# A run folder's label stops at whole key=value parts within this many characters (a name may hold 255 bytes; the
+# job number or time before it keeps names apart); "+<n>" then says how many were left out.
+LABEL_CHARS = 100
+
+
+def short_value(value: str) -> str:
+    """A number in at most 4 significant digits (0.00012709381746 -> 0.0001271, 1e-3 -> 0.001); other text as is."""
+    try:
+        int(value)
+        return value
+    except ValueError:
+        pass
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
+
+
 def folder_name(prefix: str | int, overrides: Iterable[str], keys: Iterable[str] | None = None) -> str:
     """``<prefix>_lr=0.001,batch_size=64``: a run folder (and so its TensorBoard run) named by the overrides that
     tell it apart: those of ``keys`` (a sweep's swept keys; none: the prefix alone), or when ``keys`` is None every
-    one that is not a location. Keys by their last part; characters a folder name should not hold become ``-``; at
-    most 100 characters after the prefix."""
+    one that is not a location. Keys by their last part, numbers short; characters a folder name should not hold
+    become ``-``. Used while Hydra builds the folder: overrides are read as typed, never resolved."""
+    if OmegaConf.is_config(overrides):
+        overrides = OmegaConf.to_container(overrides, resolve=False)
     parsed = [o for o in map(parse_override, overrides) if o.value is not None and not is_location(o.key)]
     if keys is not None:
         chosen = set(keys)
         parsed = [o for o in parsed if o.key in chosen]
-    parts = [re.sub(r"[^\w.=+-]", "-", f"{re.split(r'[./]', o.key)[-1]}={o.value.strip('[]')}") for o in parsed]
-    label = ",".join(parts)[:100]
+    parts = [
+        re.sub(r"[^\w.=+-]", "-", f"{re.split(r'[./]', o.key)[-1]}={short_value(o.value.strip('[]'))}") for o in parsed
+    ]
+    label = ""
+    for index, part in enumerate(parts):
+        if len(label) + len(part) + 1 > LABEL_CHARS:
+            label += f",+{len(parts) - index}"
+            break
+        label += ("," if label else "") + part
     return f"{prefix}_{label}" if label else str(prefix)
 
 

@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.files import write_csv, write_text
-from fer_lightning.core.overrides import job_number, parse_override
+from fer_lightning.core.overrides import job_number, parse_override, short_value
 
 log = logging.getLogger(__name__)
 # One name per number, as TensorBoard and metrics.json name it (training/run.py metric_name).
@@ -29,6 +29,12 @@ METRICS = ["val/acc_best", "val/f1_best", "test/acc", "test/f1"]
 RUN_COLUMNS = ["epochs", "seconds_per_epoch"]
 FIXED = ["best", "job", "folder", "status", "overrides", "error", *METRICS, *RUN_COLUMNS]  # never taken for a knob
 TIME_TO = "minutes_to_"  # callbacks.TimeToAccuracy's columns: minutes of fitting until a val accuracy was reached
+
+
+def job_order(folder: str) -> tuple[bool, int, str]:
+    """Sweep jobs by number (2 before 10), other folders after them by name."""
+    number = job_number(folder)
+    return (isinstance(number, str), number if isinstance(number, int) else 0, folder)
 
 
 def job_row(job: Path) -> dict[str, Any]:
@@ -81,13 +87,15 @@ def leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best") -> pd.Data
     """Every column, full precision; rows sorted best first by ``rank_by`` (higher is better), failed jobs last;
     the best marked."""
     sweep_dir = Path(sweep_dir)
-    jobs = sorted(
-        (p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()),
-        key=lambda p: (str(job_number(p.name)).zfill(9), p.name),
-    )
+    jobs = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: job_order(p.name))
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (<n>/.hydra/): not a sweep folder")
     table = pd.DataFrame([job_row(job) for job in jobs])
+    repeated = sorted({str(n) for n in table["job"] if (table["job"] == n).sum() > 1})
+    if repeated:
+        log.warning(
+            "%s holds several jobs numbered %s: an earlier sweep wrote there too", sweep_dir, ", ".join(repeated)
+        )
     for column in (rank_by, *RUN_COLUMNS):  # absent when every job failed
         if column not in table:
             table[column] = float("nan")
@@ -131,7 +139,11 @@ def varying_overrides(overrides: list[list[str]]) -> tuple[list[str], list[str]]
     rows = []
     for job in overrides:
         parts = (parse_override(o) for o in job if o not in shared)
-        rows.append(" ".join(str(part._replace(key=short[part.key])) for part in parts))
+        rows.append(
+            " ".join(
+                str(part._replace(key=short[part.key], value=part.value and short_value(part.value))) for part in parts
+            )
+        )
     return rows, shared
 
 
@@ -143,7 +155,8 @@ def readable(
     the differing overrides shortened, errors if a job failed; every cell a readable string. Also what every job
     shared: knob -> value, and 'overrides' -> the overrides common to all jobs."""
     overridden = {parse_override(o).key for job in overrides for o in job}  # shown in the overrides column already
-    overridden |= set(short_keys(sorted(overridden)).values())  # by the short name too: model.lr is the knob lr
+    # By the short name too: model.lr is the knob lr, model/optimizer the knob optimizer.
+    overridden |= {short.split("/")[-1] for short in short_keys(sorted(overridden)).values()}
     timing = sorted(c for c in table.columns if c.startswith(TIME_TO))
     knobs = [c for c in table.columns if c not in FIXED and c not in timing and c != rank_by and c not in overridden]
     varying = [c for c in knobs if table[c].dropna().astype(str).nunique() > 1]
@@ -239,6 +252,13 @@ def printed_table(sweep_dir: Path, table: pd.DataFrame, rank_by: str, digits: in
 
 class WriteLeaderboard(HydraCallback):
     """Hydra callback (conf/hydra/default.yaml): the sweep's leaderboard is written when a multirun ends."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """The sweep's config in ``<sweep dir>/multirun.yaml`` before its first job, whatever the sweeper (Hydra's
+        basic one writes the same file; Optuna's none): each job names its folder by the keys it sweeps."""
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(config, sweep_dir / "multirun.yaml")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         rank_by = config.get("optimized_metric", "val/acc_best")

@@ -3,6 +3,7 @@ confusion matrices, the misclassified faces and the per-class PR curves."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -100,19 +101,21 @@ def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
     )
 
 
-def hparams_summaries(knobs: Mapping[str, Knob], group: str) -> list[Summary]:
+def hparams_summaries(knobs: Mapping[str, Knob], whole: Iterable[str], group: str) -> list[Summary]:
     """TensorBoard's HPARAMS session of one run: its knobs and its name in the table (``group``).
 
     No experiment record is written: TensorBoard then builds the table from every run it shows, marks the knobs
     whose values differ between those runs, and takes for metrics the scalars of the session's own folder (the
     final numbers beside it, not the curves). One run's experiment record would stand for all runs, whatever they
-    varied. Bools stay bools; whole numbers are written as text, since TensorBoard prints every number with five
-    significant digits (a batch size of 64.000)."""
+    varied. Bools stay bools and numbers numbers, except the knobs in ``whole`` (batch size, epochs), written as
+    text: TensorBoard prints every number with five significant digits (a batch size of 64.000). The choice is
+    per knob, not per value, so a sweep's column keeps one type (dropout 0 and 0.3 both numbers)."""
+    whole = set(whole)
     start = plugin_data_pb2.SessionStartInfo(group_name=group)
     for name, value in knobs.items():
         if isinstance(value, bool):
             start.hparams[name].bool_value = value
-        elif isinstance(value, float):
+        elif isinstance(value, (int, float)) and name not in whole:
             start.hparams[name].number_value = value
         else:
             start.hparams[name].string_value = str(value)
@@ -136,6 +139,7 @@ def log_hparams(
     loggers: Iterable[Logger],
     knobs: Mapping[str, Knob],
     shown: Iterable[str],
+    whole: Iterable[str],
     metrics: Mapping[str, float],
     step: int,
     group: str,
@@ -143,14 +147,17 @@ def log_hparams(
 ) -> None:
     """The run's final ``metrics`` (each under its own name, at ``step``) and the knobs in ``shown`` as TensorBoard's
     HPARAMS session, in a folder of their own beside the curves: the single points then neither lead the Scalars
-    tab as a group of their own nor make every curve an HPARAMS column. Every knob goes to hparams.yaml (and to the
-    other loggers); the whole config as a text card."""
+    tab as a group of their own nor make every curve an HPARAMS column. A resumed run's folder is written anew
+    (TensorBoard would keep the first session's knobs). Every knob goes to hparams.yaml (and to the other loggers);
+    the whole config as a text card."""
     shown = set(shown)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.experiment.add_text("config", f"```yaml\n{config_yaml}\n```")
-            with SummaryWriter(str(Path(logger.log_dir) / FINAL_RUN)) as writer:
-                for summary in hparams_summaries({k: v for k, v in knobs.items() if k in shown}, group):
+            final = Path(logger.log_dir) / FINAL_RUN
+            shutil.rmtree(final, ignore_errors=True)
+            with SummaryWriter(str(final)) as writer:
+                for summary in hparams_summaries({k: v for k, v in knobs.items() if k in shown}, whole, group):
                     writer._get_file_writer().add_summary(summary)  # created on first use, as torch's add_hparams does
                 for name, value in metrics.items():
                     writer.add_scalar(name, value, step)

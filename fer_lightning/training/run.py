@@ -116,6 +116,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         loggers,
         hparams,
         hparams if cfg.hparams_tab == "all" else varying,
+        cfg.hparams_whole,
         {name: metrics[name] for name in cfg.hparam_metrics if name in metrics},
         max(trainer.current_epoch - 1, 0),  # the last epoch's step: the final numbers sit at the curves' end
         dashboards.trial_name(out, job),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from omegaconf import OmegaConf
 
 from fer_lightning.core.overrides import (
     Override,
@@ -51,7 +52,13 @@ def test_a_sweep_job_folder_is_named_by_its_swept_values_and_a_run_by_its_overri
     assert folder_name(3, job, []) == "3"  # a multirun of one point
     assert folder_name("t", job) == "t_lr=0.001,batch_size=64,optimizer=sgd,max_epochs=2"  # locations left out
     assert folder_name("t", ["model.net.channels=[16,32]", "+x.y=a/b c"]) == "t_channels=16-32,y=a-b-c"
-    assert len(folder_name("t", [f"model.k{i}=1234567890" for i in range(20)])) == 2 + 100
+    long = folder_name("t", [f"model.k{i}=1234567890" for i in range(20)])  # whole parts, then how many were left
+    assert long == "t_" + ",".join(f"k{i}=1234567890" for i in range(7)) + ",+13"
+    optuna = ["model.lr=0.00012709381746178345", "model.weight_decay=1.5432117865643212e-05", "data.batch_size=128"]
+    assert folder_name(7, optuna) == "7_lr=0.0001271,weight_decay=1.543e-05,batch_size=128"  # short, never cut mid-way
+    # As Hydra hands them over while it builds the folder: a list node, its interpolations left as written.
+    node = OmegaConf.create({"task": ["model.lr=1e-3", "+callbacks.x.dirpath=${hydra:runtime.output_dir}/x"]}).task
+    assert folder_name("t", node) == "t_lr=0.001,dirpath=--hydra-runtime.output_dir--x"
     assert [job_number(name) for name in ("3_lr=0.001", "12", "2026-11-29_19-00")] == [3, 12, "2026-11-29_19-00"]
 
 
@@ -60,4 +67,4 @@ def test_a_job_knows_its_sweeps_keys_from_the_saved_command_line_and_the_search_
     saved = {"hydra": {"overrides": {"task": ["model.lr=1e-3,3e-4", "data.batch_size=64", "data.root=x"]}}}
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(saved))
     assert sweep_keys(tmp_path, None) == {"model.lr"}
-    assert sweep_keys(tmp_path, {"model.dropout": "interval(0.1, 0.5)"}) == {"model.lr", "model.dropout"}
+    assert sweep_keys(tmp_path, {"+model.dropout": "interval(0.1, 0.5)"}) == {"model.lr", "model.dropout"}

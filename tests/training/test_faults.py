@@ -16,6 +16,8 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fer_lightning.core.checkpoints import AtomicCheckpointIO
 from fer_lightning.models.trained import LoadedCheckpoint
@@ -105,6 +107,13 @@ def test_resuming_with_more_epochs_continues_the_schedule_over_the_new_horizon(m
     # Cosine over 2 epochs ends at 0; resumed to 4, epoch 2 runs at the 4-epoch cosine's value there, lr/2.
     assert lrs[:2] == pytest.approx([lr, lr / 2])
     assert lrs[2:] == pytest.approx([lr * (1 + np.cos(np.pi * e / 4)) / 2 for e in (2, 3)])
+    # The final numbers and the HPARAMS row are the resumed run's, written anew (TensorBoard keeps a run's first).
+    [events] = (tmp_path / "run" / "tensorboard" / "final").glob("events.*")
+    final = EventAccumulator(str(events.parent))
+    final.Reload()
+    start = HParamsPluginData.FromString(final.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    assert start.session_start_info.hparams["max_epochs"].string_value == "4"
+    assert [e.step for e in final.Scalars("val/acc_best")] == [3]
 
 
 def test_the_trainer_writes_checkpoints_atomically(make_cfg) -> None:
