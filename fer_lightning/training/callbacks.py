@@ -202,7 +202,7 @@ class CheckpointOnInterrupt(L.Callback):
         if trainer.validating:
             validate_again_in_full(trainer.fit_loop.epoch_loop.val_loop)
         path = self.dirpath / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the whole state: a resume goes on from it
         rank_zero_info(
             f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
             "resume with ckpt_path=last (or this path) and the same overrides (a requeued SLURM job does)"

@@ -69,7 +69,7 @@ def test_sigterm_to_the_process_group_saves_last_and_exits_non_zero(tmp_path: Pa
     os.killpg(process.pid, signal.SIGTERM)  # main process and workers alike
     output = process.communicate(timeout=120)[0].decode()
     assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
-    assert "killed by signal" not in output, output[-3000:]
+    assert "killed by signal" not in output and "weights_only" not in output, output[-3000:]  # no library chatter
     [last] = tmp_path.glob("outputs/train/runs/*/checkpoints/last.ckpt")
     assert torch.load(last, weights_only=True)["epoch"] >= 1
 
