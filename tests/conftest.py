@@ -22,6 +22,7 @@ from tensorboard.backend.event_processing import data_provider, plugin_event_mul
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import api_pb2, backend_context
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionStartInfo
 from torchvision import models
 
 from fer_lightning.core.classes import EMOTIONS
@@ -119,6 +120,14 @@ def tensorboard_hparams(logdir: Path) -> api_pb2.Experiment:
         backend.hparams_metadata(request, ""),
         backend.hparams_from_data_provider(request, "", limit=None),
     )
+
+
+def final_run(run: Path) -> tuple[EventAccumulator, SessionStartInfo]:
+    """A run's ``tensorboard/final``, read as TensorBoard reads it: its final numbers and its HPARAMS session."""
+    final = EventAccumulator(str(run / "tensorboard" / "final"))
+    final.Reload()
+    content = final.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    return final, HParamsPluginData.FromString(content).session_start_info
 
 
 def event_scalars(run: Path) -> EventAccumulator:

@@ -16,13 +16,11 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fer_lightning.core.checkpoints import AtomicCheckpointIO
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.training.run import train
-from tests.conftest import ON_FILES, SMALL_CNN, SMALL_RUN, event_scalars, random_faces, write_folders
+from tests.conftest import ON_FILES, SMALL_CNN, SMALL_RUN, event_scalars, final_run, random_faces, write_folders
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -108,11 +106,9 @@ def test_resuming_with_more_epochs_continues_the_schedule_over_the_new_horizon(m
     assert lrs[:2] == pytest.approx([lr, lr / 2])
     assert lrs[2:] == pytest.approx([lr * (1 + np.cos(np.pi * e / 4)) / 2 for e in (2, 3)])
     # The final numbers and the HPARAMS row are the resumed run's, written anew (TensorBoard keeps a run's first).
-    [events] = (tmp_path / "run" / "tensorboard" / "final").glob("events.*")
-    final = EventAccumulator(str(events.parent))
-    final.Reload()
-    start = HParamsPluginData.FromString(final.PluginTagToContent("hparams")["_hparams_/session_start_info"])
-    assert start.session_start_info.hparams["max_epochs"].string_value == "4"
+    assert len(list((tmp_path / "run" / "tensorboard" / "final").glob("events.*"))) == 1
+    final, start = final_run(tmp_path / "run")
+    assert start.hparams["max_epochs"].string_value == "4"
     assert [e.step for e in final.Scalars("val/acc_best")] == [3]
 
 

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fer_lightning.training.run import train
-from tests.conftest import SMALL_CNN, TINY_CLI, TRAIN_COMMAND, event_scalars, job_folder, tensorboard_hparams
+from tests.conftest import SMALL_CNN, TINY_CLI, TRAIN_COMMAND, event_scalars, final_run, job_folder, tensorboard_hparams
 
 
 @pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
@@ -77,13 +75,11 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(
         events.PluginTagToContent("pr_curves")
     )
     # The final numbers, each under its own name at the last epoch, and the HPARAMS session: beside the curves.
-    final = EventAccumulator(str(run / "tensorboard" / "final"))
-    final.Reload()
+    final, start = final_run(run)
     for name in ("test/acc", "test/precision", "test/recall", "test/f1", "val/acc_best"):
         [point] = final.Scalars(name)
         assert point.value == pytest.approx(metrics[name]) and point.step == 5, name
-    start = HParamsPluginData.FromString(final.PluginTagToContent("hparams")["_hparams_/session_start_info"])
-    hparams = start.session_start_info.hparams
+    hparams = start.hparams
     assert {"batch_size", "dropout", "lr", "max_epochs"} <= set(hparams) and "seed" not in hparams  # the overridden
     assert hparams["batch_size"].string_value == "32" and hparams["lr"].number_value == 3e-3  # 32, not 32.000
 
@@ -120,10 +116,7 @@ def test_multirun_gives_a_named_folder_and_tensorboard_run_per_job_and_a_leaderb
         "test/recall",
         "test/f1",
     }
-    final = EventAccumulator(str(jobs[0] / "tensorboard" / "final"))
-    final.Reload()
-    start = HParamsPluginData.FromString(final.PluginTagToContent("hparams")["_hparams_/session_start_info"])
-    assert start.session_start_info.group_name == f"{tmp_path.name}/0"
+    assert final_run(jobs[0])[1].group_name == f"{tmp_path.name}/0"
     assert "config" in {tag.split("/")[0] for tag in events.Tags()["tensors"]}  # the whole config as a text card
     assert json.loads((jobs[0] / "metrics.json").read_text())["status"] == "completed"
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("job")
