@@ -11,7 +11,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fer_lightning"
 # A room imports from its own modules and from rooms of a lower rank only: data and models share a rank (neither
 # imports the other); evaluation sits below training (a training run ends with evaluation's report).
 RANKS = {"core": 0, "data": 1, "models": 1, "evaluation": 2, "training": 3, "serving": 4, "tools": 5}
-ENTRY_POINTS = {"train", "eval", "predict", "export", "analyze", "bench", "leaderboard", "curves", "detection_bench"}
+ENTRY_POINTS = {
+    "train",
+    "eval",
+    "predict",
+    "export",
+    "ensemble",
+    "analyze",
+    "bench",
+    "leaderboard",
+    "curves",
+    "detection_bench",
+}
 
 
 def modules(folder: Path) -> list[Path]:

@@ -84,6 +84,7 @@ ENTRY_POINTS = {  # module -> its config, as pyproject.toml's console scripts an
     "eval": "eval",
     "predict": "predict",
     "export": "export",
+    "ensemble": "ensemble",
     "analyze": "analyze",
     "bench": "bench",
     "leaderboard": "leaderboard",

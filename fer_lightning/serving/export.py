@@ -1,5 +1,5 @@
 """python -m fer_lightning.export: a self-contained model file for serving, ONNX or TorchScript; or the compact
-checkpoint (``export.format=weights``: half-precision weights, config and classes) that fer_lightning loads, as the
+checkpoint (``export.format=weights``: float16 or int8 weights, config and classes) that fer_lightning loads, as the
 released default model is made.
 
 The exported model takes raw faces, a float32 batch (N, 1, 48, 48) of gray values in 0..255 (any N), and
@@ -113,18 +113,18 @@ def export(cfg: DictConfig) -> Path:
 
     def write(tmp: Path) -> None:
         if settings.format == "weights":
-            save_whole(compact_checkpoint(trained.path), tmp)
+            save_whole(compact_checkpoint(trained.path, settings.weights), tmp)
         elif settings.format == "torchscript":
             save_torchscript(serving, card, tmp)
         else:
             save_onnx(serving, card, tmp, settings.opset, settings.dynamo)
-        atol = settings.half_precision_atol if settings.format == "weights" else settings.verify_atol
+        atol = settings.weights_atol if settings.format == "weights" else settings.verify_atol
         if atol is not None:
             difference = max_difference(tmp, settings.format, serving)
             if difference > atol:
                 raise RuntimeError(
                     f"{file}: the exported probabilities differ from PyTorch's by {difference:.2e} "
-                    f"> {atol} (export.verify_atol, half_precision_atol for weights); nothing was written"
+                    f"> {atol} (export.verify_atol, weights_atol for weights); nothing was written"
                 )
             log.info("Checked %s against PyTorch: largest difference %.1e", file.name, difference)
 

@@ -1,4 +1,4 @@
-"""Checkpoint files: written whole or not at all, a bad or truncated one named in one line."""
+"""Checkpoint files: written whole or not at all, a bad or truncated one named in one line; int8 weights."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from fer_lightning.core.checkpoints import AtomicCheckpointIO, CheckpointWriteError, read_checkpoint
+from fer_lightning.core.checkpoints import (
+    INT8_SCALES_KEY,
+    AtomicCheckpointIO,
+    CheckpointWriteError,
+    compact_checkpoint,
+    dequantize,
+    quantize_int8,
+    read_checkpoint,
+)
 from fer_lightning.core.runs import find_checkpoint
 from fer_lightning.models.trained import LoadedCheckpoint
 
@@ -102,3 +110,25 @@ def test_a_text_file_as_ckpt_path_is_one_line_and_exit_status_2(tmp_path: Path) 
     assert [line for line in text.splitlines() if "[ERROR]" in line] == [
         next(line for line in text.splitlines() if f"ckpt_path={bad} is not a readable checkpoint" in line)
     ]
+
+
+def test_int8_weights_are_off_by_at_most_half_a_step_of_their_channel() -> None:
+    weight = torch.randn(6, 3, 3, 3)
+    weight[2] = 0  # a channel of zeros stays zeros
+    quantized, scale = quantize_int8(weight)
+    assert quantized.dtype == torch.int8 and scale.shape == (6,)
+    restored = dequantize({"w": quantized}, {"w": scale}, Path("model.pt"))["w"]
+    step = weight.abs().amax(dim=(1, 2, 3)) / 127
+    assert ((restored - weight).abs().amax(dim=(1, 2, 3)) <= step / 2 + 1e-7).all()
+    assert (restored[2] == 0).all()
+
+
+def test_an_int8_scale_that_does_not_fit_its_weight_is_named(trained_checkpoint: Path, tmp_path: Path) -> None:
+    compact = compact_checkpoint(trained_checkpoint, "int8")
+    key = next(iter(compact[INT8_SCALES_KEY]))
+    compact[INT8_SCALES_KEY][key] = compact[INT8_SCALES_KEY][key][:-1]
+    torch.save(compact, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=rf"model.pt: state_dict\['{key}'\] has \d+ output channels.*one scale per"):
+        read_checkpoint(tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=r"export.weights='int4': expected one of float16, int8"):
+        compact_checkpoint(trained_checkpoint, "int4")
