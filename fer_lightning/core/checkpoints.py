@@ -24,6 +24,7 @@ from fer_lightning.core.trusted_targets import check_stored_config
 CONFIG_KEY = "fer_lightning_config"
 TEMPERATURE_KEY = "fer_lightning_temperature"
 INT8_SCALES_KEY = "fer_lightning_int8_scales"  # a compact file's int8 weights: key -> one float32 scale per row
+MEMBERS_KEY = "fer_lightning_members"  # an ensemble's member checkpoints (models/ensemble.py), kept for its card
 WEIGHT_DTYPES = ("float16", "int8")  # compact_checkpoint's storage for the weights
 DATA_ROOT_DEFAULT = "${oc.env:FER_DATA_ROOT,data/fer2013}"  # conf/data/fer2013.yaml's root, for compact files
 
@@ -63,9 +64,10 @@ def save_whole(checkpoint: dict[str, Any], path: Path) -> None:
     AtomicCheckpointIO().save_checkpoint(checkpoint, path)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path, int8: bool = False) -> dict[str, Any]:
     """``torch.load`` (weights only) with any failure named in one line with the file; the stored config with the
-    import paths of this version (core/legacy.py)."""
+    import paths of this version (core/legacy.py); int8 weights in float32 (``int8=True``: as stored, to rewrite the
+    file as it was)."""
     if path.is_dir():
         raise IsADirectoryError(f"ckpt_path={path} is a directory, not a checkpoint file")
     try:
@@ -101,7 +103,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             f"ckpt_path={path} holds no fer-lightning config: not a checkpoint written by fer_lightning.train"
         )
     checkpoint[CONFIG_KEY] = upgrade_config(checkpoint[CONFIG_KEY])  # written before the move: today's import paths
-    if INT8_SCALES_KEY in checkpoint:
+    if INT8_SCALES_KEY in checkpoint and not int8:
         checkpoint["state_dict"] = dequantize(checkpoint["state_dict"], checkpoint.pop(INT8_SCALES_KEY), path)
     return checkpoint
 
@@ -126,22 +128,22 @@ def trusted_config(checkpoint: dict[str, Any], path: Path) -> DictConfig:
 
 def store_temperature(path: Path, temperature: float) -> None:
     """Keep a temperature fitted on val in the checkpoint file itself, for predict and export to apply."""
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path, int8=True)  # an int8 file stays int8
     checkpoint[TEMPERATURE_KEY] = float(temperature)
     save_whole(checkpoint, path)
 
 
 def compact_checkpoint(path: Path, weights: str = "float16") -> dict[str, Any]:
-    """What serving a checkpoint needs and nothing else: its config, class names, temperature and the weights in
-    ``weights`` storage (a 1.4 M parameter CNN: 2.8 MB in float16, 1.5 MB in int8, instead of 17 MB with optimizer
-    and EMA states). int8 keeps every conv and Dense weight as int8 with one scale per output channel, the rest in
-    float16; read_checkpoint gives float weights back."""
+    """What serving a checkpoint needs and nothing else: its config, class names, temperature (an ensemble's members)
+    and the weights in ``weights`` storage (a 1.4 M parameter CNN: 2.8 MB in float16, 1.5 MB in int8, instead of
+    17 MB with optimizer states). int8 keeps the weight of every conv and Dense layer as int8 with one scale per
+    output channel, the rest in float16; read_checkpoint gives float weights back."""
     if weights not in WEIGHT_DTYPES:
         raise ValueError(f"export.weights={weights!r}: expected one of {', '.join(WEIGHT_DTYPES)}")
     checkpoint = read_checkpoint(path)
     state, scales = {}, {}
     for key, value in checkpoint["state_dict"].items():
-        if weights == "int8" and value.is_floating_point() and value.ndim >= 2:
+        if weights == "int8" and value.is_floating_point() and value.ndim >= 2 and key.endswith(".weight"):
             state[key], scales[key] = quantize_int8(value)
         else:
             state[key] = value.half() if value.is_floating_point() else value
@@ -154,6 +156,8 @@ def compact_checkpoint(path: Path, weights: str = "float16") -> dict[str, Any]:
         "classes": list(EMOTIONS),
         "state_dict": state,
     }
+    if MEMBERS_KEY in checkpoint:
+        compact[MEMBERS_KEY] = checkpoint[MEMBERS_KEY]
     return {**compact, INT8_SCALES_KEY: scales} if scales else compact
 
 
@@ -166,8 +170,10 @@ def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (weight.float() / rows).round().clamp(-127, 127).to(torch.int8), scale
 
 
-def dequantize(state: dict[str, Any], scales: dict[str, Any], path: Path) -> dict[str, Any]:
+def dequantize(state: dict[str, Any], scales: Any, path: Path) -> dict[str, Any]:
     """A compact file's int8 weights back in float32, each int8 tensor checked against its scale."""
+    if not isinstance(scales, dict):
+        raise ValueError(f"ckpt_path={path}: {INT8_SCALES_KEY} is a {type(scales).__name__}, expected a dict of scales")
     state = dict(state)
     for key, scale in scales.items():
         weight = state.get(key)
@@ -179,4 +185,7 @@ def dequantize(state: dict[str, Any], scales: dict[str, Any], path: Path) -> dic
                 f"its int8 scale {list(scale.shape)}: expected one scale per channel"
             )
         state[key] = weight.float() * scale.float().view(-1, *[1] * (weight.ndim - 1))
+    unscaled = [key for key, value in state.items() if isinstance(value, torch.Tensor) and value.dtype == torch.int8]
+    if unscaled:
+        raise ValueError(f"ckpt_path={path}: state_dict[{unscaled[0]!r}] is int8 without a scale in {INT8_SCALES_KEY}")
     return state

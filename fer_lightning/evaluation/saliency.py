@@ -23,7 +23,12 @@ def last_conv(net: nn.Module) -> nn.Conv2d:
 
 
 def gradcam_maps(net: nn.Module, images: Tensor, targets: Tensor) -> np.ndarray:
-    """(N, H, W) maps in [0, 1] of the evidence for ``targets`` (class indices), at the images' resolution."""
+    """(N, H, W) maps in [0, 1] of the evidence for ``targets`` (class indices), at the images' resolution; for an
+    ensemble (models/ensemble.py), the mean of its members' maps."""
+    members = getattr(net, "members", None)
+    if isinstance(members, nn.ModuleList):
+        maps = np.mean([gradcam_maps(member, images, targets) for member in members], axis=0)
+        return maps / np.maximum(maps.reshape(len(maps), -1).max(1), 1e-12)[:, None, None]
     net = net.eval()
     images = images.to(next(net.parameters()).device).float()
     with torch.enable_grad():

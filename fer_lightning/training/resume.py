@@ -21,6 +21,12 @@ def resume_state(ckpt_path: str, root: str, net: str) -> tuple[Path, int, dict[s
     load_state_dict), is named in one line. Also the shape of each weight the checkpoint holds (``check_shapes``)."""
     path = find_checkpoint(ckpt_path, root, net)
     checkpoint = read_checkpoint(path)
+    if "optimizer_states" not in checkpoint:
+        raise ValueError(
+            f"ckpt_path={path} holds weights only (a compact file or an ensemble, for eval, predict and export): a run "
+            "resumes from a training checkpoint such as <run>/checkpoints/last.ckpt; to start from these weights, "
+            "give model.weights_path a state dict file"
+        )
     trained = trusted_config(checkpoint, path).model.net._target_
     if trained != net:
         raise ValueError(

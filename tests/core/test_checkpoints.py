@@ -132,3 +132,26 @@ def test_an_int8_scale_that_does_not_fit_its_weight_is_named(trained_checkpoint:
         read_checkpoint(tmp_path / "model.pt")
     with pytest.raises(ValueError, match=r"export.weights='int4': expected one of float16, int8"):
         compact_checkpoint(trained_checkpoint, "int4")
+
+
+def test_int8_weights_without_their_scale_or_scales_without_int8_weights_are_named(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    compact = compact_checkpoint(trained_checkpoint, "int8")
+    key, scale = next(iter(compact[INT8_SCALES_KEY].items()))
+    float_key = next(k for k, v in compact["state_dict"].items() if v.dtype == torch.float16)
+    broken = {
+        "unscaled": (
+            {k: v for k, v in compact[INT8_SCALES_KEY].items() if k != key},
+            rf"\['{key}'\] is int8 without a scale",
+        ),
+        "not_int8": (
+            {**compact[INT8_SCALES_KEY], float_key: scale},
+            rf"int8 scale for state_dict\['{float_key}'\], which is not",
+        ),
+        "not_a_dict": ([scale], r"fer_lightning_int8_scales is a list, expected a dict of scales"),
+    }
+    for name, (scales, error) in broken.items():
+        torch.save({**compact, INT8_SCALES_KEY: scales}, tmp_path / f"{name}.pt")
+        with pytest.raises(ValueError, match=rf"{name}.pt: .*{error}"):
+            read_checkpoint(tmp_path / f"{name}.pt")

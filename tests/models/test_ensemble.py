@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from fer_lightning.core.checkpoints import CONFIG_KEY, read_checkpoint, save_whole
-from fer_lightning.models.ensemble import write_ensemble
+from fer_lightning.core.checkpoints import CONFIG_KEY, TEMPERATURE_KEY, read_checkpoint, save_whole, store_temperature
+from fer_lightning.evaluation.saliency import gradcam_maps
+from fer_lightning.models.ensemble import MeanOfNets, write_ensemble
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.export import export
 from fer_lightning.serving.recognizer import EmotionRecognizer
+from fer_lightning.training.resume import resume_state
 from tests.serving.test_serving import faces
 
 
@@ -88,17 +90,81 @@ def test_an_int8_compact_ensemble_is_half_the_size_and_predicts_as_the_checkpoin
     expected = EmotionRecognizer.from_checkpoint(pair, overrides=["detect_faces=false", "device=cpu"])
     got = EmotionRecognizer.from_checkpoint(tmp_path / "int8.pt", overrides=["detect_faces=false", "device=cpu"])
     np.testing.assert_allclose(got.probabilities(faces()), expected.probabilities(faces()), atol=1e-2)
+    size = (tmp_path / "int8.pt").stat().st_size
+    store_temperature(tmp_path / "int8.pt", 1.5)  # what eval.calibrate=true does: the file stays int8
+    stored = torch.load(tmp_path / "int8.pt", weights_only=True)
+    assert stored[TEMPERATURE_KEY] == 1.5 and stored["state_dict"][convs[0]].dtype == torch.int8
+    assert abs((tmp_path / "int8.pt").stat().st_size - size) < 1000
+    assert stored["fer_lightning_members"] == [str(trained_checkpoint), str(other)]
 
 
-def test_members_trained_on_another_input_are_refused(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
-    other = second_member(trained_checkpoint, tmp_path / "other.ckpt", crop_size=40)
-    cfg = make_cfg(f"members=[{trained_checkpoint},{other}]", config="ensemble", fast=False)
-    with pytest.raises(ValueError, match=r"other.ckpt was trained with data.crop_size=40, .* the same input"):
+def hostile(trained_checkpoint: Path, path: Path) -> Path:
+    """A member whose stored net names code to run."""
+    checkpoint = read_checkpoint(trained_checkpoint)
+    checkpoint[CONFIG_KEY]["model"]["net"]["_target_"] = "builtins.exec"
+    save_whole(checkpoint, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("members", "error"),
+    [
+        (lambda ckpt, tmp: str(ckpt), r"members=.*last.ckpt: an ensemble needs two or more checkpoints, as a list"),
+        (lambda ckpt, tmp: [ckpt, tmp / "missing.ckpt"], r"members\[1\]: ckpt_path=.*missing.ckpt does not exist"),
+        (lambda ckpt, tmp: [ckpt, ckpt], r"members\[1\]=.*last.ckpt is .*, already a member"),
+        (
+            lambda ckpt, tmp: [ckpt, second_member(ckpt, tmp / "other.ckpt", crop_size=40)],
+            r"members\[1\]=.*other.ckpt was trained with data.crop_size=40, members\[0\] with None: .* same input",
+        ),
+        (
+            lambda ckpt, tmp: [ckpt, second_member(ckpt, tmp / "other.ckpt", split_seed=7)],
+            r"data.split_seed=7, members\[0\] with 42: .* same input and val split",
+        ),
+        (lambda ckpt, tmp: [ckpt, hostile(ckpt, tmp / "hostile.ckpt")], r"model.net._target_='builtins.exec'.*nothing"),
+    ],
+    ids=["not_a_list", "missing", "twice", "other_crop", "other_val_split", "names_code"],
+)
+def test_members_that_cannot_make_one_model_are_named_and_nothing_is_written(
+    make_cfg, trained_checkpoint: Path, tmp_path: Path, members, error: str
+) -> None:
+    given = members(trained_checkpoint, tmp_path)
+    listed = f"[{','.join(map(str, given))}]" if isinstance(given, list) else given
+    cfg = make_cfg(f"members={listed}", f"file={tmp_path / 'out' / 'pair.ckpt'}", config="ensemble", fast=False)
+    with pytest.raises((ValueError, FileNotFoundError), match=error):
         write_ensemble(cfg)
-    assert not list(Path(cfg.paths.output_dir).glob("*.ckpt"))
+    assert not (tmp_path / "out").exists()
 
 
-def test_a_member_that_names_code_is_refused_on_load(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
+def test_an_ensemble_is_not_a_member(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
+    other = second_member(trained_checkpoint, tmp_path / "other.ckpt")
+    pair = write_ensemble(
+        make_cfg(
+            f"members=[{trained_checkpoint},{other}]", f"file={tmp_path / 'pair.ckpt'}", config="ensemble", fast=False
+        )
+    )
+    cfg = make_cfg(f"members=[{trained_checkpoint},{pair}]", config="ensemble", fast=False)
+    with pytest.raises(ValueError, match=r"members\[1\]=.*pair.ckpt is itself an ensemble: give its members"):
+        write_ensemble(cfg)
+    with pytest.raises(ValueError, match=r"pair.ckpt holds weights only .* a run resumes from a training checkpoint"):
+        resume_state(str(pair), str(tmp_path), "fer_lightning.models.cnn.scratch_cnn")
+
+
+def test_an_ensembles_gradcam_is_the_mean_of_its_members(trained_checkpoint: Path, tmp_path: Path) -> None:
+    members = [
+        LoadedCheckpoint.load(path, device="cpu").model.net
+        for path in (trained_checkpoint, second_member(trained_checkpoint, tmp_path / "other.ckpt"))
+    ]
+    images, targets = torch.randn(3, 1, 48, 48), torch.tensor([0, 3, 6])
+    own = [gradcam_maps(member, images, targets) for member in members]
+    assert not np.allclose(own[0], own[1], atol=1e-3)
+    mean = (own[0] + own[1]) / 2
+    expected = mean / mean.reshape(3, -1).max(1)[:, None, None]
+    np.testing.assert_allclose(gradcam_maps(MeanOfNets(members), images, targets), expected, atol=1e-5)
+
+
+def test_an_ensemble_whose_member_names_code_is_refused_on_load(
+    make_cfg, trained_checkpoint: Path, tmp_path: Path
+) -> None:
     other = second_member(trained_checkpoint, tmp_path / "other.ckpt")
     pair = write_ensemble(
         make_cfg(

@@ -80,9 +80,11 @@ def test_preprocessing_inside_matches_the_training_transform_when_it_resizes(ima
     assert (inside - training).abs().max() * 0.25 * 255 < 1.0
 
 
-def test_an_unknown_format_is_refused(make_cfg, trained_checkpoint: Path) -> None:
+def test_an_unknown_format_or_weight_storage_is_refused(make_cfg, trained_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match="export.format='tflite'"):
         export(make_cfg(f"ckpt_path={trained_checkpoint}", "export.format=tflite", config="export", fast=False))
+    with pytest.raises(ValueError, match="export.weights='int4': expected one of float16, int8"):
+        export(make_cfg(f"ckpt_path={trained_checkpoint}", "export.weights=int4", config="export", fast=False))
 
 
 def test_the_command_line_writes_the_model_and_its_classes(trained_checkpoint: Path, tmp_path: Path) -> None:
