@@ -74,6 +74,9 @@ class EmotionClassifier(LightningModule):
         channels_last: bool = True,
         batch_mix: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
         compile: bool = False,
+        teacher: str | None = None,
+        distill_weight: float = 0.5,
+        distill_temperature: float = 2.0,
     ) -> None:
         super().__init__()
         check_value("model.lr", lr, float, 0, low_open=True)
@@ -81,12 +84,17 @@ class EmotionClassifier(LightningModule):
         check_value("model.backbone_lr_ratio", backbone_lr_ratio, float, 0)
         check_value("model.dropout", dropout, float, 0, 1, high_open=True)
         check_value("model.label_smoothing", label_smoothing, float, 0, 1, high_open=True)
+        check_value("model.distill_weight", distill_weight, float, 0, 1)
+        check_value("model.distill_temperature", distill_temperature, float, 0, low_open=True)
         # Builders stay out of the checkpoint's hyperparameters: they would make it unloadable with
         # torch.load(weights_only=True). The run's whole config is stored beside them instead (StoreConfig).
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "batch_mix"])
         self.optimizer_builder = optimizer
         self.scheduler_builder = scheduler
         self.batch_mix = batch_mix
+        # The teacher (on_fit_start) sits in a tuple: not a submodule, so it stays out of the checkpoints, the optimizer
+        # and the model summary.
+        self.teacher: tuple[nn.Module, ...] = ()
         self.net = net(num_classes=NUM_CLASSES, dropout=dropout, pretrained=pretrained, weights_path=weights_path)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -140,9 +148,41 @@ class EmotionClassifier(LightningModule):
         loss = F.cross_entropy(
             logits.float(), targets, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing
         )
+        if stage == "train" and self.teacher:
+            loss = (1 - self.hparams.distill_weight) * loss + self.hparams.distill_weight * self.distillation(
+                images, logits
+            )
         self.losses[f"{stage}_split"].update(loss.detach())
         self.metrics[f"{stage}_split"].update(logits.detach(), labels)
         return loss, logits.detach()
+
+    def distillation(self, images: Tensor, logits: Tensor) -> Tensor:
+        """T^2 * KL(teacher || net) of the probabilities softened by T, on the images the net saw (mixed ones too)."""
+        temperature = self.hparams.distill_temperature
+        with torch.no_grad():
+            taught = self.teacher[0](images).float()
+        return temperature**2 * F.kl_div(
+            (logits.float() / temperature).log_softmax(-1),
+            (taught / temperature).log_softmax(-1),
+            log_target=True,
+            reduction="batchmean",
+        )
+
+    def on_fit_start(self) -> None:
+        """``model.teacher``: the trained checkpoint loaded (never run as code: models/trained.py), frozen, on this
+        run's device; its input side must be the net's."""
+        if not self.hparams.teacher or self.teacher:
+            return
+        from fer_lightning.models.trained import LoadedCheckpoint  # trained.py imports this module
+
+        teacher = LoadedCheckpoint.load(self.hparams.teacher, device=str(self.device)).model.requires_grad_(False)
+        sides = getattr(teacher.net, "input_size", None), getattr(self.net, "input_size", None)
+        if sides[0] != sides[1]:
+            raise ValueError(
+                f"model.teacher={self.hparams.teacher} takes {sides[0]}-pixel faces, this run's net {sides[1]}: "
+                "a teacher is trained on the same input (data.image_size, data.crop_size)"
+            )
+        self.teacher = (teacher.eval(),)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, _ = self.step(batch, "train")
