@@ -193,3 +193,16 @@ def test_one_member_is_one_line_and_exit_status_2(trained_checkpoint: Path, tmp_
         next(line for line in text.splitlines() if "an ensemble needs two or more checkpoints" in line)
     ]
     assert not list(tmp_path.glob("*.ckpt"))
+
+
+def test_members_of_different_precisions_make_an_fp32_ensemble(
+    make_cfg, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    members = []
+    for name, precision in (("bf16.ckpt", "bf16-mixed"), ("fp32.ckpt", "32-true")):  # the first member's is not fp32
+        checkpoint = read_checkpoint(second_member(trained_checkpoint, tmp_path / name))
+        checkpoint[CONFIG_KEY]["trainer"]["precision"] = precision
+        save_whole(checkpoint, tmp_path / name)
+        members.append(tmp_path / name)
+    pair = write_ensemble(make_cfg(f"members=[{members[0]},{members[1]}]", config="ensemble", fast=False))
+    assert LoadedCheckpoint.load(pair, device="cpu").config.trainer.precision == "32-true"
