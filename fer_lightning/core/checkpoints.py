@@ -138,8 +138,7 @@ def compact_checkpoint(path: Path, weights: str = "float16") -> dict[str, Any]:
     list, and the weights in ``weights`` storage (a 1.4 M parameter CNN: 2.8 MB in float16, 1.5 MB in int8, instead of
     17 MB with optimizer states). int8 keeps the weight of every conv and Dense layer as int8 with one scale per
     output channel, the rest in float16; read_checkpoint gives float weights back."""
-    if weights not in WEIGHT_DTYPES:
-        raise ValueError(f"export.weights={weights!r}: expected one of {', '.join(WEIGHT_DTYPES)}")
+    check_weight_storage(weights)
     checkpoint = read_checkpoint(path)
     state, scales = {}, {}
     for key, value in checkpoint["state_dict"].items():
@@ -159,6 +158,12 @@ def compact_checkpoint(path: Path, weights: str = "float16") -> dict[str, Any]:
     if MEMBERS_KEY in checkpoint:
         compact[MEMBERS_KEY] = checkpoint[MEMBERS_KEY]
     return {**compact, INT8_SCALES_KEY: scales} if scales else compact
+
+
+def check_weight_storage(weights: str) -> None:
+    """``export.weights`` named in one line unless it is a storage compact_checkpoint writes."""
+    if weights not in WEIGHT_DTYPES:
+        raise ValueError(f"export.weights={weights!r}: expected one of {', '.join(WEIGHT_DTYPES)}")
 
 
 def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

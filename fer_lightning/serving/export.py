@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from fer_lightning.core.checkpoints import WEIGHT_DTYPES, compact_checkpoint, save_whole
+from fer_lightning.core.checkpoints import check_weight_storage, compact_checkpoint, save_whole
 from fer_lightning.core.classes import EMOTIONS, FACE_SIZE
 from fer_lightning.core.files import write_atomically, write_json
 from fer_lightning.models.trained import LoadedCheckpoint
@@ -102,8 +102,7 @@ def export(cfg: DictConfig) -> Path:
     settings = cfg.export
     if settings.format not in FORMATS:
         raise ValueError(f"export.format={settings.format!r}: expected one of {sorted(FORMATS)}")
-    if settings.weights not in WEIGHT_DTYPES:
-        raise ValueError(f"export.weights={settings.weights!r}: expected one of {', '.join(WEIGHT_DTYPES)}")
+    check_weight_storage(settings.weights)  # before loading: the value is checked for every format
     trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root, device="cpu")  # exporters trace on the CPU
     serving, card = serving_model(trained), model_card(trained)
     name = trained.config.model.net._target_.rsplit(".", 1)[-1]

@@ -16,9 +16,8 @@ from fer_lightning.evaluation.saliency import gradcam_maps
 from fer_lightning.models.ensemble import MeanOfNets, write_ensemble
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.export import export
-from fer_lightning.serving.recognizer import EmotionRecognizer
 from fer_lightning.training.resume import resume_state
-from tests.serving.test_serving import faces
+from tests.serving.test_serving import faces, recognizer
 
 
 def second_member(trained_checkpoint: Path, path: Path, **data: object) -> Path:
@@ -36,15 +35,19 @@ def second_member(trained_checkpoint: Path, path: Path, **data: object) -> Path:
     return path
 
 
+def pair_with_second_member(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(the second member, the ensemble of the checkpoint and it in tmp_path/pair.ckpt)."""
+    other = second_member(trained_checkpoint, tmp_path / "other.ckpt")
+    cfg = make_cfg(
+        f"members=[{trained_checkpoint},{other}]", f"file={tmp_path / 'pair.ckpt'}", config="ensemble", fast=False
+    )
+    return other, write_ensemble(cfg)
+
+
 def test_an_ensemble_is_the_mean_of_its_members_log_probabilities(
     make_cfg, trained_checkpoint: Path, tmp_path: Path
 ) -> None:
-    other = second_member(trained_checkpoint, tmp_path / "other.ckpt")
-    file = write_ensemble(
-        make_cfg(
-            f"members=[{trained_checkpoint},{other}]", f"file={tmp_path / 'pair.ckpt'}", config="ensemble", fast=False
-        )
-    )
+    other, file = pair_with_second_member(make_cfg, trained_checkpoint, tmp_path)
     ensemble = LoadedCheckpoint.load(file, device="cpu")
     members = [LoadedCheckpoint.load(path, device="cpu").model for path in (trained_checkpoint, other)]
     x = torch.randn(5, 1, 48, 48)
@@ -55,21 +58,14 @@ def test_an_ensemble_is_the_mean_of_its_members_log_probabilities(
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     assert read_checkpoint(file)["fer_lightning_members"] == [str(trained_checkpoint), str(other)]
     # predict's API reads it as any checkpoint
-    probabilities = EmotionRecognizer.from_checkpoint(
-        file, overrides=["detect_faces=false", "device=cpu"]
-    ).probabilities(faces(4))
+    probabilities = recognizer(file).probabilities(faces(4))
     assert probabilities.shape == (4, 7) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
 
 
 def test_an_int8_compact_ensemble_is_half_the_size_and_predicts_as_the_checkpoint(
     make_cfg, trained_checkpoint: Path, tmp_path: Path
 ) -> None:
-    other = second_member(trained_checkpoint, tmp_path / "other.ckpt")
-    pair = write_ensemble(
-        make_cfg(
-            f"members=[{trained_checkpoint},{other}]", f"file={tmp_path / 'pair.ckpt'}", config="ensemble", fast=False
-        )
-    )
+    other, pair = pair_with_second_member(make_cfg, trained_checkpoint, tmp_path)
     sizes = {}
     for weights in ("float16", "int8"):
         file = export(
@@ -87,8 +83,8 @@ def test_an_int8_compact_ensemble_is_half_the_size_and_predicts_as_the_checkpoin
     convs = [key for key, value in stored["state_dict"].items() if value.ndim == 4]
     assert convs and all(stored["state_dict"][key].dtype == torch.int8 for key in convs)
     assert sizes["int8"] < 0.75 * sizes["float16"]  # the small test net's BatchNorm and buffers stay float16
-    expected = EmotionRecognizer.from_checkpoint(pair, overrides=["detect_faces=false", "device=cpu"])
-    got = EmotionRecognizer.from_checkpoint(tmp_path / "int8.pt", overrides=["detect_faces=false", "device=cpu"])
+    expected = recognizer(pair)
+    got = recognizer(tmp_path / "int8.pt")
     np.testing.assert_allclose(got.probabilities(faces()), expected.probabilities(faces()), atol=1e-2)
     size = (tmp_path / "int8.pt").stat().st_size
     store_temperature(tmp_path / "int8.pt", 1.5)  # what eval.calibrate=true does: the file stays int8
@@ -136,12 +132,7 @@ def test_members_that_cannot_make_one_model_are_named_and_nothing_is_written(
 
 
 def test_an_ensemble_is_not_a_member(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
-    other = second_member(trained_checkpoint, tmp_path / "other.ckpt")
-    pair = write_ensemble(
-        make_cfg(
-            f"members=[{trained_checkpoint},{other}]", f"file={tmp_path / 'pair.ckpt'}", config="ensemble", fast=False
-        )
-    )
+    _, pair = pair_with_second_member(make_cfg, trained_checkpoint, tmp_path)
     cfg = make_cfg(f"members=[{trained_checkpoint},{pair}]", config="ensemble", fast=False)
     with pytest.raises(ValueError, match=r"members\[1\]=.*pair.ckpt is itself an ensemble: give its members"):
         write_ensemble(cfg)
@@ -165,12 +156,7 @@ def test_an_ensembles_gradcam_is_the_mean_of_its_members(trained_checkpoint: Pat
 def test_an_ensemble_whose_member_names_code_is_refused_on_load(
     make_cfg, trained_checkpoint: Path, tmp_path: Path
 ) -> None:
-    other = second_member(trained_checkpoint, tmp_path / "other.ckpt")
-    pair = write_ensemble(
-        make_cfg(
-            f"members=[{trained_checkpoint},{other}]", f"file={tmp_path / 'pair.ckpt'}", config="ensemble", fast=False
-        )
-    )
+    _, pair = pair_with_second_member(make_cfg, trained_checkpoint, tmp_path)
     checkpoint = read_checkpoint(pair)
     checkpoint[CONFIG_KEY]["model"]["net"]["members"][1]["_target_"] = "builtins.exec"
     save_whole(checkpoint, pair)
