@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,16 @@ def test_every_entry_point_composes_its_config(
     GlobalHydra.instance().clear()
     assert f"task_name: {ENTRY_POINTS[name]}" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())  # --cfg job runs nothing
+
+
+def test_importing_the_package_asks_no_server() -> None:
+    # A fresh interpreter where any URL opened ends it: albumentations' release check (on import) would.
+    code = (
+        "import urllib.request\n"
+        "def refuse(self, url, *args, **kwargs): raise SystemExit(f'asked {url}')\n"
+        "urllib.request.OpenerDirector.open = refuse\n"
+        "import fer_lightning.data.transforms\n"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "NO_ALBUMENTATIONS_UPDATE"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

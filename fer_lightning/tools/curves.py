@@ -74,6 +74,20 @@ def first_reached(curve: pd.DataFrame, thresholds: Sequence[float]) -> dict[floa
     return reached
 
 
+def curve_summary(curve: pd.DataFrame, metric: str, thresholds: Sequence[float] = ()) -> str:
+    """One line per run: its best and when, its pace (epochs per minute of fitting) and its time to each threshold."""
+    best = int(curve["value"].idxmax())
+    epochs, minutes = len(curve), float(curve["minutes"].iloc[-1])
+    pace = f"{epochs / minutes:.1f} epochs per minute" if minutes > 0 else "no time between its points"
+    line = (
+        f"best {metric} {curve['value'].iloc[best]:.4f} at epoch {curve['epoch'].iloc[best]}; "
+        f"{epochs} epochs in {minutes:.1f} min of fitting ({pace})"
+    )
+    for threshold, reached in first_reached(curve, thresholds).items():
+        line += f"; >= {threshold:g} " + (f"at epoch {reached[0]}, {reached[1]:.1f} min" if reached else "not reached")
+    return line
+
+
 def plot_curves(
     runs: Sequence[str], labels: Sequence[str] | None, metric: str, file: Path, thresholds: Sequence[float] = ()
 ) -> dict[str, pd.DataFrame]:
@@ -92,16 +106,7 @@ def plot_curves(
     write_csv(table, file.with_suffix(".csv"))
     log.info("Curves of %d runs: %s (points in %s)", len(curves), file, file.with_suffix(".csv").name)
     for label, curve in curves.items():
-        reached = first_reached(curve, thresholds)
-        log.info(
-            "%s: %s",
-            label,
-            ", ".join(
-                f"{metric} >= {t:g} " + (f"at epoch {r[0]}, {r[1]:.1f} min" if r else "not reached")
-                for t, r in reached.items()
-            )
-            or f"best {curve['value'].max():.4f}",
-        )
+        log.info("%s: %s", label, curve_summary(curve, metric, thresholds))
     return curves
 
 

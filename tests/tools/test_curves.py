@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning.tools.curves import first_reached, plot_curves
+from fer_lightning.tools.curves import curve_summary, first_reached, plot_curves
 
 
 def fake_run(folder: Path, values: list[float], steps_per_epoch: int = 1) -> Path:
@@ -57,3 +57,12 @@ def test_a_resumed_run_is_drawn_against_minutes_of_fitting_without_the_pause(tmp
     curve = run_curve(tmp_path / "run", "val/acc")
     assert curve["epoch"].tolist() == [1, 2, 3]
     assert curve["minutes"].round(6).tolist() == [1.0, 2.0, 3.0]
+
+
+def test_the_summary_gives_the_best_epoch_the_pace_and_the_time_to_each_threshold() -> None:
+    curve = pd.DataFrame({"epoch": [1, 2, 3, 4], "minutes": [0.5, 1.0, 1.5, 2.0], "value": [0.3, 0.62, 0.58, 0.61]})
+    line = curve_summary(curve, "val/acc", [0.6, 0.7])
+    assert line == (
+        "best val/acc 0.6200 at epoch 2; 4 epochs in 2.0 min of fitting (2.0 epochs per minute); "
+        ">= 0.6 at epoch 2, 1.0 min; >= 0.7 not reached"
+    )
