@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from fer_lightning.core import runs
-from fer_lightning.core.checkpoints import TEMPERATURE_KEY, read_checkpoint, trusted_config
+from fer_lightning.core.checkpoints import MEMBERS_KEY, TEMPERATURE_KEY, read_checkpoint, trusted_config
 from fer_lightning.core.hardware import inference_autocast
 from fer_lightning.models.classifier import EmotionClassifier
 
@@ -25,6 +25,7 @@ class LoadedCheckpoint:
     config: DictConfig
     model: EmotionClassifier
     temperature: float = 1.0  # fitted on val by eval.calibrate=true; 1: the model's own probabilities
+    members: tuple[str, ...] = ()  # an ensemble's member checkpoints, as written when it was made (for its card)
 
     @classmethod
     def load(
@@ -42,7 +43,11 @@ class LoadedCheckpoint:
         except RuntimeError as error:
             raise ValueError(f"ckpt_path={path} does not fit the model its config describes: {error}") from error
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(path, cfg, model.to(device).eval(), float(checkpoint.get(TEMPERATURE_KEY, 1.0)))
+        members = checkpoint.get(MEMBERS_KEY, [])
+        if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
+            raise ValueError(f"ckpt_path={path}: {MEMBERS_KEY} holds {members!r}, expected a list of file names")
+        temperature = float(checkpoint.get(TEMPERATURE_KEY, 1.0))
+        return cls(path, cfg, model.to(device).eval(), temperature, tuple(members))
 
     @property
     def is_default_model(self) -> bool:

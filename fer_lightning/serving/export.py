@@ -94,7 +94,7 @@ def model_card(trained: LoadedCheckpoint) -> dict[str, Any]:
         "temperature": trained.temperature,
         "net": trained.config.model.net._target_,
         "checkpoint": str(trained.path),
-    }
+    } | ({"members": list(trained.members)} if trained.members else {})
 
 
 def export(cfg: DictConfig) -> Path:

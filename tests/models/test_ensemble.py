@@ -3,6 +3,7 @@ and refused like any checkpoint."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from fer_lightning.models.ensemble import MeanOfNets, write_ensemble
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.export import export
 from fer_lightning.training.resume import resume_state
+from fer_lightning.training.run import train
 from tests.serving.test_serving import faces, recognizer
 
 
@@ -94,6 +96,40 @@ def test_an_int8_compact_ensemble_is_half_the_size_and_predicts_as_the_checkpoin
     assert stored["fer_lightning_members"] == [str(trained_checkpoint), str(other)]
 
 
+def test_an_exported_ensembles_card_names_its_members(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
+    other, pair = pair_with_second_member(make_cfg, trained_checkpoint, tmp_path)
+    torchscript = ("export.format=torchscript",)
+    cfg = make_cfg(
+        f"ckpt_path={pair}", *torchscript, f"export.file={tmp_path / 'pair.pt'}", config="export", fast=False
+    )
+    file = export(cfg)
+    stored = {"classes.json": ""}
+    torch.jit.load(str(file), _extra_files=stored)
+    for card in (json.loads(stored["classes.json"]), json.loads(file.with_name("pair.pt.classes.json").read_text())):
+        assert card["members"] == [str(trained_checkpoint), str(other)] and card["checkpoint"] == str(pair)
+    single = export(
+        make_cfg(
+            f"ckpt_path={trained_checkpoint}",
+            *torchscript,
+            f"export.file={tmp_path / 'one.pt'}",
+            config="export",
+            fast=False,
+        )
+    )
+    assert "members" not in json.loads(single.with_name("one.pt.classes.json").read_text())
+
+
+def test_a_members_entry_that_is_not_a_list_of_names_is_refused(
+    make_cfg, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    _, pair = pair_with_second_member(make_cfg, trained_checkpoint, tmp_path)
+    checkpoint = read_checkpoint(pair)
+    checkpoint["fer_lightning_members"] = {"a": 1}
+    save_whole(checkpoint, pair)
+    with pytest.raises(ValueError, match=r"pair.ckpt: fer_lightning_members holds \{'a': 1\}, expected a list"):
+        LoadedCheckpoint.load(pair, device="cpu")
+
+
 def hostile(trained_checkpoint: Path, path: Path) -> Path:
     """A member whose stored net names code to run."""
     checkpoint = read_checkpoint(trained_checkpoint)
@@ -138,6 +174,22 @@ def test_an_ensemble_is_not_a_member(make_cfg, trained_checkpoint: Path, tmp_pat
         write_ensemble(cfg)
     with pytest.raises(ValueError, match=r"pair.ckpt holds weights only .* a run resumes from a training checkpoint"):
         resume_state(str(pair), str(tmp_path), "fer_lightning.models.cnn.scratch_cnn")
+
+
+def test_a_transfer_net_and_a_scratch_cnn_make_one_ensemble(make_cfg, trained_checkpoint: Path, tmp_path: Path) -> None:
+    train(make_cfg("model=resnet50", "model.pretrained=false", "debug=limit", "data.batch_size=8", "test=false"))
+    resnet = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    cfg = make_cfg(
+        f"members=[{trained_checkpoint},{resnet}]", f"file={tmp_path / 'mixed.ckpt'}", config="ensemble", fast=False
+    )
+    ensemble = LoadedCheckpoint.load(write_ensemble(cfg), device="cpu")
+    members = [LoadedCheckpoint.load(path, device="cpu").model.net for path in (trained_checkpoint, resnet)]
+    images, targets = torch.randn(3, 1, 48, 48), torch.tensor([0, 3, 6])
+    with torch.no_grad():
+        expected = torch.stack([member(images).log_softmax(-1) for member in members]).mean(0)
+        torch.testing.assert_close(ensemble.model(images), expected, atol=1e-5, rtol=1e-5)
+    maps = gradcam_maps(ensemble.model.net, images, targets)  # each member's own last conv: a ResNet block, a Conv2d
+    assert maps.shape == (3, 48, 48) and np.isfinite(maps).all() and np.allclose(maps.reshape(3, -1).max(1), 1)
 
 
 def test_an_ensembles_gradcam_is_the_mean_of_its_members(trained_checkpoint: Path, tmp_path: Path) -> None:
