@@ -57,7 +57,7 @@ run() {
   local start=$SECONDS max_time
   printf -v max_time '00:00:%02d:00' "$minutes"   # Lightning's DD:HH:MM:SS
   python3 -m fer_lightning.train experiment=vgg_khaireddin trainer=gpu "data.root=$data/$(ls "$data")" test=false \
-    "+trainer.max_time='$max_time'" data.num_workers=8 "hydra.run.dir=$run" "${@:2}" 2>&1 | tee "$out/train.log"
+    "trainer.max_time='$max_time'" data.num_workers=8 "hydra.run.dir=$run" "${@:2}" 2>&1 | tee "$out/train.log"
   say "train command: $((SECONDS - start)) s wall, start-up and data loading included" | tee -a "$out/gpu.txt"
   python3 -m fer_lightning.curves "runs=[$run]" "labels=['vgg_khaireddin, $gpu']" "file=$out/val_curve.png" \
     hydra.run.dir=/tmp/gpu_curves 2>&1 | tee -a "$out/gpu.txt"
