@@ -66,5 +66,5 @@ run() {
 case ${1:-} in
   pack) pack ;;
   run) shift; run "$@" ;;
-  *) echo "usage: .ci/gpu.sh pack | run [MINUTES]" >&2; exit 2 ;;
+  *) echo "usage: .ci/gpu.sh pack | run [MINUTES [OVERRIDE ...]]" >&2; exit 2 ;;
 esac
