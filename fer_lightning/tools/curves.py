@@ -76,11 +76,11 @@ def first_reached(curve: pd.DataFrame, thresholds: Sequence[float]) -> dict[floa
 
 def curve_summary(curve: pd.DataFrame, metric: str, thresholds: Sequence[float] = ()) -> str:
     """One line per run: its best and when, its pace (epochs per minute of fitting) and its time to each threshold."""
-    best = int(curve["value"].idxmax())
+    best = curve.loc[curve["value"].idxmax()]  # by label: the curve need not be indexed 0..n-1
     epochs, minutes = len(curve), float(curve["minutes"].iloc[-1])
     pace = f"{epochs / minutes:.1f} epochs per minute" if minutes > 0 else "no time between its points"
     line = (
-        f"best {metric} {curve['value'].iloc[best]:.4f} at epoch {curve['epoch'].iloc[best]}; "
+        f"best {metric} {best['value']:.4f} at epoch {int(best['epoch'])}; "
         f"{epochs} epochs in {minutes:.1f} min of fitting ({pace})"
     )
     for threshold, reached in first_reached(curve, thresholds).items():

@@ -66,3 +66,4 @@ def test_the_summary_gives_the_best_epoch_the_pace_and_the_time_to_each_threshol
         "best val/acc 0.6200 at epoch 2; 4 epochs in 2.0 min of fitting (2.0 epochs per minute); "
         ">= 0.6 at epoch 2, 1.0 min; >= 0.7 not reached"
     )
+    assert curve_summary(curve.set_axis([10, 11, 12, 13]), "val/acc", [0.6, 0.7]) == line  # a slice of a longer curve
