@@ -5,9 +5,12 @@ predict and export apply to their probabilities. The model a checkpoint holds is
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import warnings
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +94,11 @@ def read_checkpoint(path: Path, int8: bool = False) -> dict[str, Any]:
             "refuses (only tensors and plain values are loaded); nothing in it was run"
         ) from None
     except Exception as error:  # torch reports a damaged file as any of many errors (KeyError, RuntimeError, ...)
+        if _is_torchscript(path):
+            raise ValueError(
+                f"ckpt_path={path} is a TorchScript export, not a checkpoint: run it with torch.jit.load; eval, "
+                "predict and export take the .ckpt it was exported from"
+            ) from None
         reason = str(error).splitlines()[0] if str(error) else ""
         if "weights_only" in reason:
             reason = ""
@@ -102,10 +110,22 @@ def read_checkpoint(path: Path, int8: bool = False) -> dict[str, Any]:
         raise ValueError(
             f"ckpt_path={path} holds no fer-lightning config: not a checkpoint written by fer_lightning.train"
         )
+    if not isinstance(checkpoint.get("state_dict"), dict):
+        found = type(checkpoint["state_dict"]).__name__ if "state_dict" in checkpoint else "nothing"
+        raise ValueError(f"ckpt_path={path} holds {found} under state_dict, expected the model's weights (a dict)")
     checkpoint[CONFIG_KEY] = upgrade_config(checkpoint[CONFIG_KEY])  # written before the move: today's import paths
     if INT8_SCALES_KEY in checkpoint and not int8:
         checkpoint["state_dict"] = dequantize(checkpoint["state_dict"], checkpoint.pop(INT8_SCALES_KEY), path)
     return checkpoint
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A zip archive with TorchScript's code/ folder (torch.jit.save), read by its table of contents only."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.split("/")[1:2] == ["code"] for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _is_text(path: Path) -> bool:
@@ -117,13 +137,46 @@ def _is_text(path: Path) -> bool:
 
 
 def trusted_config(checkpoint: dict[str, Any], path: Path) -> DictConfig:
-    """The stored config of a checkpoint read by ``read_checkpoint``, once every ``_target_`` that eval, predict,
-    export and resume would build from it (the model and data sections) is one this project builds
-    (core/trusted_targets.py): a checkpoint never runs code."""
-    cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
-    built = OmegaConf.masked_copy(cfg, ["model", "data"])
-    check_stored_config(built, f"ckpt_path={path}", CONFIG_DIR)
+    """The stored config of a checkpoint read by ``read_checkpoint``, as data: a checkpoint never runs code.
+
+    ``instantiate()`` resolves ``${...}`` before it builds, so an interpolation or resolver in a stored config could
+    reach any key (or ``oc.create`` a new ``_target_``) after the targets were checked. The configs this project
+    stores are resolved when they are written, so no ``${...}`` is evaluated: one is refused (the data root of a
+    compact file, the only one the project writes, is read here, without a resolver). Then every ``_target_`` that
+    eval, predict, export and resume build (the model and data sections) must be one this project builds
+    (core/trusted_targets.py)."""
+    stored = checkpoint[CONFIG_KEY]
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(key), dict) for key in ("model", "data")):
+        raise ValueError(
+            f"ckpt_path={path}: its stored config ({CONFIG_KEY}) is a {type(stored).__name__} without model and data "
+            "sections, expected the mapping fer_lightning.train stores"
+        )
+    if stored["data"].get("root") == DATA_ROOT_DEFAULT:
+        stored = {**stored, "data": {**stored["data"], "root": os.environ.get("FER_DATA_ROOT", "data/fer2013")}}
+    for key, value in strings_in(stored):
+        if "${" in value:
+            raise ValueError(
+                f"ckpt_path={path}: its stored config holds the interpolation {key}={value!r}; a stored config is data "
+                "and no interpolation or resolver in it is evaluated (fer_lightning stores configs resolved); "
+                "nothing was built"
+            )
+    cfg = OmegaConf.create(stored)
+    check_stored_config(OmegaConf.masked_copy(cfg, ["model", "data"]), f"ckpt_path={path}", CONFIG_DIR)
     return cfg
+
+
+def strings_in(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted key, value) for every string in a nested dict/list, keys included."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str):
+                yield f"{prefix}{key} (a key)", key
+            yield from strings_in(value, f"{prefix}{key}.")
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from strings_in(value, f"{prefix}{index}.")
+    elif isinstance(node, str):
+        yield prefix.rstrip("."), node
 
 
 def store_temperature(path: Path, temperature: float) -> None:

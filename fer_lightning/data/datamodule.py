@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
+import multiprocessing
 import os
 import signal
 from collections.abc import Mapping
@@ -51,20 +54,53 @@ def augmentation_seed(rank: int = 0) -> int:
     return int(np.random.SeedSequence([int(torch.randint(2**62, ())), rank]).generate_state(1)[0])
 
 
-def _leave_the_first_sigterm_to_the_main_process(signum: int, frame: object) -> None:
-    """The first SIGTERM is the process group's (a cluster's preemption, ``timeout``): the main process saves
-    last.ckpt and shuts the workers down. Any later one is the DataLoader's or multiprocessing's own terminate(),
-    sent when a worker missed the shutdown sentinel: it ends the worker (ignored, the parent would wait forever)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+class WorkerRelease:
+    """Whether this process is done with its DataLoader workers, shared with them (a flag in shared memory).
+
+    Signals aimed at a run reach its workers too: Ctrl-C and ``kill -- -<pgid>`` go to the process group, ``timeout``
+    relays its SIGTERM to the group a second time, SLURM signals every process of the job. A worker that died of them
+    first would end the run with "worker killed by signal" before the main process saved last.ckpt. So a worker
+    ignores SIGINT and ignores SIGTERM until the main process releases it: when the trainer stops on an exception
+    (``FERDataModule.on_exception``, after the callbacks saved last.ckpt) and when the process exits (before
+    multiprocessing's own exit handler, which terminates and then waits for every live worker). From then on the
+    DataLoader's and multiprocessing's terminate() end it, so no parent ever waits forever in waitpid.
+    """
+
+    _every: list[WorkerRelease] = []
+
+    def __init__(self) -> None:
+        self.flag = multiprocessing.RawValue("b", 0)  # inherited by forked workers, pickled to spawned ones
+        if not WorkerRelease._every:
+            # atexit runs last-registered first: this runs before the exit handler multiprocessing registered on import.
+            atexit.register(WorkerRelease.release_all)
+        WorkerRelease._every.append(self)
+
+    def release(self) -> None:
+        self.flag.value = 1
+
+    @property
+    def released(self) -> bool:
+        return bool(self.flag.value)
+
+    @staticmethod
+    def release_all() -> None:
+        for release in WorkerRelease._every:
+            release.release()
+
+    def on_sigterm(self, signum: int, frame: object) -> None:
+        """In a worker: a SIGTERM ends it once the main process released it; before that it is the group's, and the
+        main process, which got it too, saves and then shuts the workers down."""
+        if self.released:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
-def init_worker(worker_id: int) -> None:
-    """Every DataLoader worker: Ctrl-C and the first SIGTERM are left to the main process, which saves last.ckpt (a
-    worker killed first would end the run unsaved), a second SIGTERM ends the worker; torch, numpy and random are
-    seeded as Lightning seeds workers; and albumentations' generator, which no global seed reaches and which forked
-    workers would otherwise share, gets its own seed."""
-    signal.signal(signal.SIGTERM, _leave_the_first_sigterm_to_the_main_process)
+def init_worker(worker_id: int, release: WorkerRelease | None = None) -> None:
+    """Every DataLoader worker: Ctrl-C and SIGTERM are left to the main process until it releases the workers
+    (WorkerRelease); torch, numpy and random are seeded as Lightning seeds workers; and albumentations' generator,
+    which no global seed reaches and which forked workers would otherwise share, gets its own seed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, release.on_sigterm if release is not None else signal.SIG_IGN)
     # SLURM's requeue signals (USR1 for Lightning, USR2 for submitit) reach every process of the job: a forked
     # worker would run the handler it inherited, save a checkpoint and requeue the job again.
     for name in ("SIGUSR1", "SIGUSR2"):
@@ -134,6 +170,7 @@ class FERDataModule(LightningDataModule):
             "val": build_transform(image_size, mean, std, (), crop_size, "center"),
             "whole": build_transform(image_size, mean, std),
         }
+        self.worker_release = WorkerRelease()
         self.splits: dict[str, FaceRecords] = {}
         self.cleaning_report = pd.DataFrame(columns=REPORT_COLUMNS)
         self.train_hashes: frozenset[bytes] = frozenset()  # the train split's faces as read, before cleaning
@@ -218,8 +255,12 @@ class FERDataModule(LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.pin_memory,
-            worker_init_fn=init_worker if self.num_workers > 0 else None,
+            worker_init_fn=functools.partial(init_worker, release=self.worker_release) if self.num_workers else None,
         )
+
+    def on_exception(self, exception: BaseException) -> None:
+        """The run stops (an interrupt, an error): its workers may now be terminated (WorkerRelease)."""
+        self.worker_release.release()
 
     def train_dataloader(self) -> DataLoader:
         return self.dataloader("train", train=True)

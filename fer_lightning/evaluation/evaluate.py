@@ -31,6 +31,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     data_cfg = trained.config.data
     with open_dict(data_cfg):
         data_cfg.merge_with({k: v for k, v in cfg.data.items() if v is not None})
+        data_cfg.cache_dir = cfg.data.cache_dir  # this machine's, never the one the checkpoint was trained with
         data_cfg.report_dir = str(out)
     datamodule: FERDataModule = instantiate(data_cfg)
     split, tta = cfg.eval.split, cfg.eval.tta

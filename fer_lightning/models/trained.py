@@ -40,8 +40,11 @@ class LoadedCheckpoint:
         model = instantiate(cfg.model, pretrained=False, weights_path=None)
         try:
             model.load_state_dict(checkpoint["state_dict"])  # copies into the float32 parameters
-        except RuntimeError as error:
-            raise ValueError(f"ckpt_path={path} does not fit the model its config describes: {error}") from error
+        except RuntimeError as error:  # "Error(s) in loading state_dict ...:" then one line per mismatch
+            details = "; ".join(line.strip() for line in str(error).splitlines()[1:3] if line.strip())
+            raise ValueError(
+                f"ckpt_path={path} does not fit the model its config describes: {details or error}"
+            ) from error
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         members = checkpoint.get(MEMBERS_KEY, [])
         if not isinstance(members, list) or not all(isinstance(member, str) for member in members):

@@ -7,7 +7,9 @@ import math
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
@@ -82,14 +84,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         dashboards.log_layout(loggers)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    interruptible(trainer, trainer.fit, model, datamodule=datamodule, ckpt_path=resume)
     fit_seconds = time.perf_counter() - start
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     best = best_checkpoint(trainer)
     if cfg.test and not len(datamodule.splits["test"]):
         log.info("Test skipped: data.root=%s has no test faces (no test/ folder, or no Usage column)", cfg.data.root)
     elif cfg.test:
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)  # loads the best weights
+        interruptible(trainer, trainer.test, model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
         predictions = {"test": gather.test, "val": gather.best_val}  # gathered from every process
         if trainer.is_global_zero:
@@ -139,6 +141,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     log.info("\n%s", run_summary(metrics, best, out, cfg.paths.root))
     return metrics
+
+
+def interruptible(trainer: L.Trainer, stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A trainer stage whose Ctrl-C exits 130, as a shell expects of SIGINT: Lightning ends a KeyboardInterrupt
+    with ``sys.exit(1)``, after its callbacks saved last.ckpt (CheckpointOnInterrupt)."""
+    try:
+        return stage(*args, **kwargs)
+    except SystemExit as stop:
+        if stop.code == 1 and trainer.interrupted and not trainer.received_sigterm:
+            raise SystemExit(128 + signal.SIGINT) from None
+        raise
 
 
 def run_summary(metrics: dict[str, float], best: str, run_dir: Path, logdir: str) -> str:
@@ -274,6 +287,9 @@ def train_job(cfg: DictConfig) -> float | None:
         return train(cfg).get(cfg.optimized_metric)
     except SIGTERMException:  # a SystemExit with status 0: an interrupted run must never look finished
         raise SystemExit(128 + signal.SIGTERM) from None
+    except KeyboardInterrupt:  # Ctrl-C outside Lightning's stages (between fit and test): no traceback either
+        log.info("Interrupted (Ctrl-C)")
+        raise SystemExit(128 + signal.SIGINT) from None
     except Exception as error:
         if not sweep:
             raise
