@@ -130,3 +130,18 @@ def summarize(report: pd.DataFrame) -> pd.DataFrame:
         .agg(records=("source", "size"), groups=("group", lambda g: g[g != ""].nunique()))
         .reset_index()
     )
+
+
+def check_dropped_share(read: int, rejected: list[Rejected], max_fraction: float, root: object) -> None:
+    """Stop when more than ``max_fraction`` (``data.max_dropped_fraction``) of the records could not be read (unreadable
+    files, malformed CSV rows): a source half of whose rows are broken is a wrong file or a wrong format, and training
+    on the other half would look like a run on the data. ``read``: the records that were read."""
+    total = read + len(rejected)
+    share = len(rejected) / total if total else 0.0
+    if share > max_fraction:
+        first = rejected[0]
+        raise ValueError(
+            f"{len(rejected)} of {total} records of data.root={root} ({share:.1%}) cannot be read, first "
+            f"{first.source}: {first.detail}; that is more than data.max_dropped_fraction={max_fraction} "
+            f"(raise it to train on the {read} that can)"
+        )

@@ -10,6 +10,7 @@ import os
 import signal
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 import albumentations as A
 import numpy as np
@@ -23,8 +24,17 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from fer_lightning.core.classes import NUM_CLASSES
 from fer_lightning.core.files import write_csv
 from fer_lightning.core.validation import check_choice, check_value
+from fer_lightning.data.batched import BatchedPipeline
 from fer_lightning.data.cache import load_fer
-from fer_lightning.data.cleaning import REPORT_COLUMNS, CleaningRules, clean_splits, copies_in, pixel_hashes, summarize
+from fer_lightning.data.cleaning import (
+    REPORT_COLUMNS,
+    CleaningRules,
+    check_dropped_share,
+    clean_splits,
+    copies_in,
+    pixel_hashes,
+    summarize,
+)
 from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses
 from fer_lightning.data.splits import SPLITS, assign_splits, split_table, stratified_order
 from fer_lightning.data.synthetic import make_synthetic_faces
@@ -111,6 +121,74 @@ def init_worker(worker_id: int, release: WorkerRelease | None = None) -> None:
     info.dataset.transform.set_random_seed(augmentation_seed(rank_zero_only.rank))
 
 
+OnDevice = Literal["auto", True, False]
+# data.on_device=auto per device kind: what `python -m fer_lightning.bench sections=[paths]` measured faster there.
+ON_DEVICE_AUTO = {"cuda": True, "cpu": False}
+
+
+class IndexBatch(NamedTuple):
+    """What a DataLoader of the device path hands out: which faces of which split (the faces stay on the device)."""
+
+    split: str
+    index: torch.Tensor
+
+
+class FaceIndices(Dataset):
+    """The positions of a split's faces: the sampler (shuffling, DDP's shards, a resume) works on these alone."""
+
+    def __init__(self, split: str, size: int) -> None:
+        self.split, self.size = split, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[str, int]:
+        return self.split, index
+
+    @staticmethod
+    def collate(items: list[tuple[str, int]]) -> IndexBatch:
+        return IndexBatch(items[0][0], torch.tensor([index for _, index in items]))
+
+
+class ResidentFaces:
+    """Every split's uint8 faces and labels, moved to the training device once (FER-2013: 83 MB), and the one
+    generator the batched augmentation draws from, seeded by (seed, rank, epoch): a seeded run repeats, ranks
+    differ."""
+
+    def __init__(self) -> None:
+        self.tensors: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.pipelines: dict[str, BatchedPipeline] = {}
+        self.generator = torch.Generator()
+        self.seeded: tuple[int, int, str] | None = None
+
+    @staticmethod
+    def nbytes(splits: Mapping[str, FaceRecords]) -> int:
+        return sum(part.images.nbytes + 8 * len(part.labels) for part in splits.values())
+
+    def fits(self, splits: Mapping[str, FaceRecords], device: torch.device, fraction: float) -> bool:
+        free, _ = torch.cuda.mem_get_info(device)
+        return self.nbytes(splits) <= fraction * free
+
+    def get(
+        self, splits: Mapping[str, FaceRecords], split: str, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (split, str(device))
+        if key not in self.tensors:  # on a CPU, the arrays themselves (no copy)
+            part = splits[split]
+            images = torch.from_numpy(np.ascontiguousarray(part.images)).to(device)
+            self.tensors[key] = images, torch.from_numpy(part.labels.astype(np.int64)).to(device)
+        return self.tensors[key]
+
+    def seed_epoch(self, epoch: int, rank: int, device: torch.device) -> None:
+        if self.seeded == (epoch, rank, str(device)):
+            return
+        if self.generator.device != device:
+            self.generator = torch.Generator(device)
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # seed_everything's
+        self.generator.manual_seed(int(np.random.SeedSequence([seed, rank, epoch]).generate_state(1)[0]))
+        self.seeded = (epoch, rank, str(device))
+
+
 class FERDataModule(LightningDataModule):
     """FER-2013 (CSV or folders, detected from ``root``) or, with ``synthetic`` set, generated faces.
 
@@ -137,10 +215,14 @@ class FERDataModule(LightningDataModule):
         clean: bool = True,
         cleaning: CleaningRules | None = None,
         unknown_classes: UnknownClasses = "error",
+        max_dropped_fraction: float = 0.05,
         cache_dir: str | None = None,
         report_dir: str | None = None,
         num_workers: int | None = None,
         pin_memory: bool | None = None,
+        on_device: OnDevice = "auto",
+        ten_crop_train: bool = False,
+        device_memory_fraction: float = 0.5,
     ) -> None:
         super().__init__()
         if root is None and not synthetic:
@@ -149,20 +231,32 @@ class FERDataModule(LightningDataModule):
         check_value("data.image_size", image_size, int, 1)
         check_value("data.val_fraction", val_fraction, float, 0, 1, high_open=True)
         check_choice("data.unknown_classes", unknown_classes, ("error", "skip"))
+        check_value("data.max_dropped_fraction", max_dropped_fraction, float, 0, 1)
+        if on_device not in ("auto", True, False):
+            raise ValueError(f"data.on_device={on_device!r}: expected auto, true or false")
+        check_value("data.device_memory_fraction", device_memory_fraction, float, 0, 1, low_open=True)
+        if ten_crop_train and not (augment and crop_size):
+            raise ValueError("data.ten_crop_train=true trains ten crops of data.crop_size: set data.crop_size too")
         self.root = root
         self.synthetic = dict(synthetic) if synthetic else None
         self.clean = clean
         self.cleaning = cleaning or CleaningRules()
         self.unknown_classes = unknown_classes
+        self.max_dropped_fraction = max_dropped_fraction
         self.cache_dir = cache_dir
         self.report_dir = Path(report_dir) if report_dir else None
         self.batch_size = batch_size
+        self.crop_size = crop_size
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         # Auto: one core per worker, leaving one for the training loop, at most 4 (faces are already in
         # memory, so workers only augment); pinned memory only where there is a CUDA device to copy to.
         self.num_workers = num_workers if num_workers is not None else max(0, min(4, (os.cpu_count() or 1) - 1))
         self.pin_memory = pin_memory if pin_memory is not None else torch.cuda.is_available()
+        self.on_device: OnDevice = on_device
+        self.ten_crop_train = ten_crop_train
+        self.device_memory_fraction = device_memory_fraction
+        self.resident = ResidentFaces()
         train_steps = (augmentation or {}).values() if augment else ()
         # "whole": uncropped faces for ten-crop TTA, which takes its own crops of crop_size.
         self.transforms = {
@@ -207,6 +301,7 @@ class FERDataModule(LightningDataModule):
                 f"{len(rejected)} record(s) of data.root={self.root} cannot be read, first {first.source}: "
                 f"{first.detail}. Set data.clean=true to drop them and list each in cleaning_report.csv"
             )
+        check_dropped_share(len(records), rejected, self.max_dropped_fraction, self.root)
         index = assign_splits(records, self.val_fraction, self.split_seed)
         self.train_hashes = frozenset(pixel_hashes(records.images[index["train"]]).tolist())
         if self.clean:
@@ -243,8 +338,19 @@ class FERDataModule(LightningDataModule):
 
     def dataloader(self, split: str, train: bool = False, whole: bool = False) -> DataLoader:
         """Any split in file order with the plain pipeline; ``train`` shuffles and augments (if enabled);
-        ``whole`` gives the uncropped faces (for ten-crop TTA)."""
+        ``whole`` gives the uncropped faces (for ten-crop TTA). Under a Trainer whose device the faces are resident
+        on (``data.on_device``), batches of indices, turned into faces in ``on_after_batch_transfer``."""
         pipeline = "train" if train else "whole" if whole else "val"
+        if self.trainer is not None and not whole and self.faces_on_device():
+            return DataLoader(
+                FaceIndices(split, len(self.splits[split])),
+                batch_size=self.batch_size,
+                shuffle=train,
+                drop_last=train and len(self.splits[split]) > self.batch_size,
+                collate_fn=FaceIndices.collate,
+            )
+        if self.ten_crop_train and train:
+            raise ValueError("data.ten_crop_train=true runs on the training device: set data.on_device=true")
         if self.num_workers == 0:  # augmenting in this process: seeded from the run's seed
             self.transforms[pipeline].set_random_seed(augmentation_seed(rank_zero_only.rank))
         return DataLoader(
@@ -257,6 +363,47 @@ class FERDataModule(LightningDataModule):
             pin_memory=self.pin_memory,
             worker_init_fn=functools.partial(init_worker, release=self.worker_release) if self.num_workers else None,
         )
+
+    def faces_on_device(self) -> bool:
+        """``data.on_device`` for this Trainer's device: ``auto`` is the path the benchmark measured faster there
+        (the device path on a GPU; ``ON_DEVICE_AUTO`` says which on a CPU). Faces that would take more than
+        ``data.device_memory_fraction`` of a GPU's free memory stay with the workers, said in one line."""
+        device = self.trainer.strategy.root_device
+        wanted = ON_DEVICE_AUTO.get(device.type, False) if self.on_device == "auto" else bool(self.on_device)
+        fraction = self.device_memory_fraction
+        if wanted and device.type == "cuda" and not self.resident.fits(self.splits, device, fraction):
+            if self.on_device is True:
+                log.warning(
+                    "data.on_device=true: the faces (%.0f MB) do not fit in %.0f%% of %s's free memory; "
+                    "DataLoader workers feed it instead",
+                    self.resident.nbytes(self.splits) / 2**20,
+                    100 * self.device_memory_fraction,
+                    device,
+                )
+            return False
+        return wanted
+
+    def on_after_batch_transfer(self, batch: object, dataloader_idx: int) -> object:
+        """On the device path, a batch of indices becomes faces and labels there: read from the resident split,
+        augmented with a parameter set per face (train), cropped and normalised, as the workers would."""
+        if not isinstance(batch, IndexBatch):
+            return batch
+        images, labels = self.resident.get(self.splits, batch.split, batch.index.device)
+        faces, labels = images[batch.index], labels[batch.index]
+        if batch.split != "train" or not self.trainer or not self.trainer.training:
+            return self.device_pipeline("val")(faces, self.resident.generator), labels
+        pipeline = self.device_pipeline("train")
+        self.resident.seed_epoch(self.trainer.current_epoch, self.trainer.global_rank, batch.index.device)
+        augmented = pipeline(faces, self.resident.generator)
+        return augmented, labels.repeat_interleave(pipeline.views)
+
+    def device_pipeline(self, name: str) -> BatchedPipeline:
+        if name not in self.resident.pipelines:
+            crop = self.transforms[name]
+            self.resident.pipelines[name] = BatchedPipeline(
+                crop, ten_crop_size=self.crop_size if name == "train" and self.ten_crop_train else None
+            )
+        return self.resident.pipelines[name]
 
     def on_exception(self, exception: BaseException) -> None:
         """The run stops (an interrupt, an error): its workers may now be terminated (WorkerRelease)."""

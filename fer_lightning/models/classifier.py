@@ -36,13 +36,16 @@ def stage_metrics() -> MetricCollection:
     """Accuracy, and precision, recall and F1 per class with each class's support; their macro averages are taken
     in ``log_stage`` as the reports take them (the mean over the classes present in the labels, see
     evaluation/reports.py)."""
+    # No argument checks per update: they call torch.unique, a host sync every step on a GPU; the labels are the
+    # datamodule's own class indices.
+    checks = {"validate_args": False}
     return MetricCollection(
         {
-            "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
-            "support": MulticlassStatScores(NUM_CLASSES, average=None),
-            "precision": MulticlassPrecision(NUM_CLASSES, average=None),
-            "recall": MulticlassRecall(NUM_CLASSES, average=None),
-            "f1": MulticlassF1Score(NUM_CLASSES, average=None),
+            "acc": MulticlassAccuracy(NUM_CLASSES, average="micro", **checks),
+            "support": MulticlassStatScores(NUM_CLASSES, average=None, **checks),
+            "precision": MulticlassPrecision(NUM_CLASSES, average=None, **checks),
+            "recall": MulticlassRecall(NUM_CLASSES, average=None, **checks),
+            "f1": MulticlassF1Score(NUM_CLASSES, average=None, **checks),
         }
     )
 
@@ -77,6 +80,7 @@ class EmotionClassifier(LightningModule):
         teacher: str | None = None,
         distill_weight: float = 0.5,
         distill_temperature: float = 2.0,
+        finite_check_every_n_steps: int = 50,
     ) -> None:
         super().__init__()
         check_value("model.lr", lr, float, 0, low_open=True)
@@ -86,6 +90,7 @@ class EmotionClassifier(LightningModule):
         check_value("model.label_smoothing", label_smoothing, float, 0, 1, high_open=True)
         check_value("model.distill_weight", distill_weight, float, 0, 1)
         check_value("model.distill_temperature", distill_temperature, float, 0, low_open=True)
+        check_value("model.finite_check_every_n_steps", finite_check_every_n_steps, int, 1)
         # Builders stay out of the checkpoint's hyperparameters: they would make it unloadable with
         # torch.load(weights_only=True). The run's whole config is stored beside them instead (StoreConfig).
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "batch_mix"])
@@ -106,7 +111,9 @@ class EmotionClassifier(LightningModule):
         # One collection per stage, in two ModuleDicts: the model summary shows them as two rows, not eight.
         # (Keys are "<stage>_split": a ModuleDict key may not shadow a Module attribute such as train.)
         self.metrics = nn.ModuleDict({f"{stage}_split": stage_metrics().clone(prefix=f"{stage}/") for stage in STAGES})
-        self.losses = nn.ModuleDict({f"{stage}_split": MeanMetric() for stage in STAGES})
+        # nan_strategy="disable": MeanMetric's own NaN check is a host sync; a non-finite training loss is caught below.
+        self.losses = nn.ModuleDict({f"{stage}_split": MeanMetric(nan_strategy="disable") for stage in STAGES})
+        self.nonfinite_steps = torch.zeros((), dtype=torch.long)  # on a GPU: counted there, read every few steps
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run's best still counts the epochs before it
         side = getattr(self.net, "input_size", None)
@@ -185,13 +192,31 @@ class EmotionClassifier(LightningModule):
         self.teacher = (teacher.eval(),)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """The loss, checked for divergence: on a CPU every step (before the optimizer spreads NaN into the weights);
+        on a GPU, where reading it would stop the host queueing work, counted on the device and read every
+        ``model.finite_check_every_n_steps`` steps and before validation (so no checkpoint keeps NaN weights)."""
         loss, _ = self.step(batch, "train")
-        if not torch.isfinite(loss):  # stop before the optimizer spreads NaN into the weights
-            raise FloatingPointError(
-                f"training diverged: the loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
-                "the checkpoints written so far are kept. Try a lower model.lr or trainer.gradient_clip_val=1.0"
-            )
+        if loss.device.type == "cpu":
+            if not torch.isfinite(loss):
+                self.nonfinite_steps += 1
+                self.check_finite(f"{loss.item()}")
+        else:
+            self.nonfinite_steps = self.nonfinite_steps.to(loss.device) + (~torch.isfinite(loss.detach())).long()
+            if (batch_idx + 1) % self.hparams.finite_check_every_n_steps == 0:
+                self.check_finite()
         return loss
+
+    def check_finite(self, value: str = "not finite") -> None:
+        if int(self.nonfinite_steps):
+            raise FloatingPointError(
+                f"training diverged: the loss is {value} at epoch {self.current_epoch}, step {self.global_step} "
+                f"({int(self.nonfinite_steps)} such step(s)); the checkpoints written so far are kept. "
+                "Try a lower model.lr or trainer.gradient_clip_val=1.0"
+            )
+
+    def on_validation_start(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.check_finite()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """The logits, for the callbacks that keep predictions (training/callbacks.py GatherPredictions)."""

@@ -23,11 +23,13 @@ from itertools import islice
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader
@@ -235,6 +237,183 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
     )
 
 
+def device_plain_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup: int) -> float:
+    """A bare PyTorch loop fed as the device path feeds the Trainer: the split's faces resident on the device, a
+    shuffled index batch, the same batched augmentation (data/batched.py), net, loss, optimizer, autocast."""
+    device = torch.device("cuda" if torch.cuda.is_available() and tcfg.trainer.accelerator != "cpu" else "cpu")
+    model = instantiate(tcfg.model).to(device)
+    net, optimizer = model.net, model.build_optimizer()
+    images, labels = datamodule.resident.get(datamodule.splits, "train", device)
+    pipeline = datamodule.device_pipeline("train")
+    generator = torch.Generator(device).manual_seed(0)
+    bf16 = str(tcfg.trainer.precision).startswith("bf16")
+    memory = torch.channels_last if tcfg.model.channels_last else torch.contiguous_format
+    batch = tcfg.data.batch_size
+    order = torch.randperm(len(labels))
+    net.train()
+    start = 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+        index = order[(step * batch) % (len(order) - batch) :][:batch].to(device)
+        x = pipeline(images[index], generator)
+        y = labels[index].repeat_interleave(pipeline.views)
+        with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
+            logits = net(x.contiguous(memory_format=memory))
+        loss = F.cross_entropy(
+            logits.float(), y, weight=model.class_weights, label_smoothing=tcfg.model.label_smoothing
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    loss.item()  # the device's queue drained: the timed steps are done, not only queued
+    return steps * batch / (time.perf_counter() - start)
+
+
+def bench_paths(cfg: DictConfig, results: Results) -> None:
+    """Train faces/s through the DataLoader-worker path and the device path (faces resident on the training device,
+    batched augmentation there), beside a plain loop fed the same resident faces and augmentation."""
+    print(
+        f"paths {cfg.steps} timed steps after {cfg.warmup_steps}, best of {cfg.repeats}, batch {cfg.batch_size}, "
+        f"{'augmented' if cfg.augment else 'raw'} data (faces/s)"
+    )
+    print(f"{'model':10s} {'workers':>9s} {'device':>9s} {'plain':>9s} {'device/plain':>13s} {'device/workers':>15s}")
+    for name in cfg.models:
+        rates = {}
+        for on_device in (False, True):
+            tcfg = train_cfg(cfg, name, augment=cfg.augment, on_device=on_device)
+            datamodule = instantiate(tcfg.data)
+            datamodule.setup("fit")
+            best = 0.0
+            for _ in range(cfg.repeats):
+                best = max(best, project_rate(tcfg, datamodule, cfg.steps, cfg.warmup_steps))
+                if on_device:
+                    rates["plain"] = max(
+                        rates.get("plain", 0.0), device_plain_rate(tcfg, datamodule, cfg.steps, cfg.warmup_steps)
+                    )
+            rates["device" if on_device else "workers"] = best
+        workers, device, plain = rates["workers"], rates["device"], rates["plain"]
+        results[f"paths_{name}_device_over_plain"] = device / plain
+        results[f"paths_{name}_device_over_workers"] = device / workers
+        print(f"{name:10s} {workers:9.0f} {device:9.0f} {plain:9.0f} {device / plain:13.2f} {device / workers:15.2f}")
+    print(f"      workers: {instantiate(train_cfg(cfg, 'cnn').data).num_workers} DataLoader worker(s); device: none")
+
+
+class StepProfile(L.Callback):
+    """Where a training step's time goes, from Lightning's hooks: waiting for the batch (fetch, transfer and, on the
+    device path, augmentation), forward (the loss included), backward, optimizer; on a GPU each stamp waits for the
+    device (so the parts add up) and host syncs are counted with CUDA's sync debug mode. Per epoch: validation and
+    checkpoint writes."""
+
+    PARTS = ("waiting for data", "forward", "backward", "optimizer")
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.last_end = warmup, None
+        self.times: dict[str, list[float]] = {part: [] for part in self.PARTS}
+        self.stamps: dict[str, float] = {}
+        self.validation = 0.0
+        self.syncs: list[int] = []
+
+    def stamp(self, trainer: L.Trainer, name: str) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        self.stamps[name] = time.perf_counter()
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: object) -> None:
+        self.stamp(trainer, "start")
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.set_sync_debug_mode("warn")
+
+    def on_before_backward(self, trainer: L.Trainer, *args: object) -> None:
+        self.stamp(trainer, "forward")
+
+    def on_after_backward(self, trainer: L.Trainer, *args: object) -> None:
+        self.stamp(trainer, "backward")
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        self.stamp(trainer, "end")
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
+        s = self.stamps
+        if trainer.global_step > self.warmup and self.last_end is not None:
+            bounds = (self.last_end, s["start"], s["forward"], s["backward"], s["end"])
+            for part, a, b in zip(self.PARTS, bounds, bounds[1:], strict=False):
+                self.times[part].append(b - a)
+        self.last_end = s["end"]
+
+    def on_validation_start(self, trainer: L.Trainer, *args: object) -> None:
+        self.stamp(trainer, "validation")
+
+    def on_validation_end(self, trainer: L.Trainer, *args: object) -> None:
+        if not trainer.sanity_checking:
+            self.validation = time.perf_counter() - self.stamps["validation"]
+
+
+def profile_one(tcfg: DictConfig, cfg: DictConfig, work_dir: Path) -> None:
+    """One epoch of ``cfg.steps`` timed steps (after the warm-up) with full validation and the run's two
+    checkpoint callbacks (best by val, last), each write timed."""
+    datamodule = instantiate(tcfg.data)
+    datamodule.setup("fit")
+    profile = StepProfile(cfg.warmup_steps)
+    checkpoints = [
+        ModelCheckpoint(dirpath=work_dir, filename="best", monitor="val/acc", mode="max"),
+        ModelCheckpoint(dirpath=work_dir, filename="last"),
+    ]
+    trainer = instantiate(
+        tcfg.trainer,
+        max_epochs=1,
+        limit_train_batches=cfg.warmup_steps + cfg.steps + 1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[profile, *checkpoints],
+    )
+    writes: list[float] = []
+    save = trainer.strategy.checkpoint_io.save_checkpoint
+
+    def timed_save(*args: object, **kwargs: object) -> None:
+        start = time.perf_counter()
+        save(*args, **kwargs)
+        writes.append(time.perf_counter() - start)
+
+    trainer.strategy.checkpoint_io.save_checkpoint = timed_save
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(instantiate(tcfg.model), datamodule=datamodule)
+    steps = len(profile.times["forward"])
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    per_step = {part: float(np.median(values)) for part, values in profile.times.items()}
+    step = sum(per_step.values())
+    epoch_steps = len(datamodule.splits["train"]) // tcfg.data.batch_size
+    epoch = {"training": step * epoch_steps, "validation": profile.validation, "checkpoint writes": sum(writes)}
+    path = "device" if datamodule.faces_on_device() else f"{datamodule.num_workers} worker(s)"
+    print(
+        f"profile {tcfg.model.net._target_.rsplit('.', 1)[-1]} ({tcfg.data.batch_size} faces a step, {path}, "
+        f"{trainer.strategy.root_device.type}, {tcfg.trainer.precision}): {1e3 * step:.1f} ms a step "
+        f"(median of {steps})"
+    )
+    for part, seconds_ in per_step.items():
+        print(f"profile   {part:18s} {1e3 * seconds_:8.1f} ms  {seconds_ / step:6.1%}")
+    device = trainer.strategy.root_device.type
+    print(f"profile   host syncs: {syncs / max(steps, 1):.1f} a step" if device == "cuda" else
+          "profile   host syncs: none to count on a CPU (no device queue)")  # fmt: skip
+    total = sum(epoch.values())
+    print(
+        f"profile   an epoch ({epoch_steps} steps): "
+        + ", ".join(f"{name} {value:.1f} s ({value / total:.1%})" for name, value in epoch.items())
+        + f"; {len(writes)} checkpoint file(s) written"
+    )
+
+
+def bench_profile(cfg: DictConfig, results: Results) -> None:
+    """Where the time of a training step and of an epoch goes, per model, on both data paths (StepProfile)."""
+    for name in cfg.models:
+        for on_device in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                profile_one(train_cfg(cfg, name, augment=cfg.augment, on_device=on_device), cfg, Path(tmp))
+
+
 class ExitAtFirstStep(L.Callback):
     """Injected into a ``python -m fer_lightning.train`` subprocess by the startup section: writes the
     wall-clock time of the first training batch to ``path`` and ends the process there, as nothing
@@ -333,6 +512,8 @@ SECTIONS = {
     "matmul": bench_matmul,
     "data": bench_data,
     "train": bench_train,
+    "paths": bench_paths,
+    "profile": bench_profile,
     "startup": bench_startup,
 }
 
@@ -343,6 +524,7 @@ def bench(cfg: DictConfig) -> Results:
     for name in ("lightning.pytorch", "fer_lightning"):  # the numbers, not every run's set-up chatter
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=PossibleUserWarning)  # "few workers": the data section measures that
+    warnings.filterwarnings("ignore", message=r".*but have no logger configured.*")  # timed runs log nowhere
     warnings.filterwarnings(
         "ignore", message=r".*isinstance\(treespec, LeafSpec\).*"
     )  # lightning's own use of a torch deprecation

@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loops import _EvaluationLoop
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -34,6 +34,37 @@ class StoreConfig(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint[CONFIG_KEY] = self.config
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """checkpoints/last.ckpt for resuming: after every epoch, or with ``every_minutes`` at the first epoch end that
+    many minutes after the previous write (a GPU epoch of seconds would otherwise spend its time writing), and always
+    after the last epoch, however training ends (max_epochs, max_time, early stopping). Interrupts write it too
+    (CheckpointOnInterrupt)."""
+
+    def __init__(self, every_minutes: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.every_minutes = every_minutes
+        self.written_at = -math.inf
+        self.this_epoch = True
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        final = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        waited = time.monotonic() - self.written_at >= 60 * self.every_minutes
+        self.this_epoch = self.every_minutes <= 0 or final or waited
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.this_epoch:
+            super().on_validation_end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.this_epoch:
+            super().on_train_epoch_end(trainer, pl_module)
+            self.written_at = time.monotonic()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.this_epoch:  # stopped early by time or by EarlyStopping after an epoch that was not written
+            trainer.save_checkpoint(Path(self.dirpath) / f"{self.filename}{self.FILE_EXTENSION}")
 
 
 class EpochLog(L.Callback):
@@ -314,3 +345,38 @@ class ScheduleOverNewHorizon(L.Callback):
                 group["lr"] = value
             fresh._last_lr = list(lrs)
             config.scheduler = fresh
+
+
+class ValidateResumedEpoch(L.Callback):
+    """A run resumed from a checkpoint saved mid-epoch (Ctrl-C, SIGTERM) whose epoch is already over under the resumed
+    run's length (``trainer.limit_train_batches`` at or below the batches it had trained) ends that epoch at once,
+    with its validation.
+
+    Lightning reads such a checkpoint's progress (every batch started was completed, and the epoch's last one reached)
+    as one saved after the epoch's validation, and skips it: EarlyStopping then stops the run with "conditioned on
+    metric val/acc which is not available", and the epoch would have no val numbers. Marking the validation as
+    interrupted inside its first batch (``validate_again_in_full``) gets it run in full, with no training batch first.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        fit_loop = trainer.fit_loop
+        epoch_loop, val_loop = fit_loop.epoch_loop, fit_loop.epoch_loop.val_loop
+        if (
+            trainer.ckpt_path is None
+            or not fit_loop.restarted_mid_epoch
+            or not epoch_loop.restarted_on_last  # Lightning would go on training, then validate
+            or not epoch_loop._should_check_val_epoch()
+            or val_loop.batch_progress.total.completed  # this epoch's validation ran (or began) before the save
+            or epoch_loop.batch_progress.current.ready < trainer.num_training_batches
+        ):
+            return
+        trained = epoch_loop.batch_progress.current.ready
+        # Past the end (fewer batches now than were trained): at the end, or Lightning would train one more batch.
+        current = epoch_loop.batch_progress.current
+        current.ready = current.started = current.processed = current.completed = int(trainer.num_training_batches)
+        validate_again_in_full(val_loop)
+        val_loop.update_restart_stage()
+        rank_zero_info(
+            f"Resumed at batch {trained} of epoch {trainer.current_epoch}, which has {trainer.num_training_batches} "
+            "batches in this run: the epoch ends here with its validation"
+        )
