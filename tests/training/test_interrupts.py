@@ -3,7 +3,8 @@ validation), exit 130 (SIGINT) or 143 (SIGTERM), no traceback, no DataLoader wor
 
 Each signal is sent as it arrives in real use: Ctrl-C to the foreground process group, SIGTERM to the group (a
 cluster's preemption, ``kill -- -<pgid>``), and SIGTERM through ``timeout``, which relays it to its group a second
-time. The fast run covers every signal in every stage, and every worker count, in nine cases; ``-m slow`` all 27."""
+time. The fast run covers every signal in every stage, and every worker count, in nine cases, and the device data
+path (data.on_device=true, no workers) in each stage; ``-m slow`` all the other cases."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ STAGES = ("train", "validate", "test")
 WORKERS = (0, 1, 2)
 # A Latin square: each signal meets each stage once and each worker count once.
 FAST_CASES = [(s, stage, WORKERS[(i + j) % 3]) for i, s in enumerate(SIGNALS) for j, stage in enumerate(STAGES)]
-SLOW_CASES = [case for case in itertools.product(SIGNALS, STAGES, WORKERS) if case not in FAST_CASES]
+FAST_CASES += [(SIGNALS[j], stage, "device") for j, stage in enumerate(STAGES)]  # the device path: no workers
+SLOW_CASES = [case for case in itertools.product(SIGNALS, STAGES, (*WORKERS, "device")) if case not in FAST_CASES]
 
 
-def start(tmp_path: Path, how: str, stage: str, workers: int) -> subprocess.Popen:
+def start(tmp_path: Path, how: str, stage: str, workers: int | str) -> subprocess.Popen:
     marker = tmp_path / "marker"
     command = [
         *TRAIN_COMMAND,
@@ -38,7 +40,7 @@ def start(tmp_path: Path, how: str, stage: str, workers: int) -> subprocess.Pope
         "data.synthetic.test=4",
         "data.batch_size=8",
         "data.augment=true",
-        f"data.num_workers={workers}",
+        "data.on_device=true" if workers == "device" else f"data.num_workers={workers}",
         *SMALL_CNN,
         "trainer.max_epochs=3",
         "trainer.enable_progress_bar=false",
@@ -63,7 +65,7 @@ def interrupt(process: subprocess.Popen, how: str) -> None:
         os.killpg(process.pid, signal.SIGTERM)
 
 
-def check(tmp_path: Path, how: str, stage: str, workers: int) -> None:
+def check(tmp_path: Path, how: str, stage: str, workers: int | str) -> None:
     process = start(tmp_path, how, stage, workers)
     deadline = time.monotonic() + 240
     while not (tmp_path / "marker").exists():
@@ -93,11 +95,13 @@ def check(tmp_path: Path, how: str, stage: str, workers: int) -> None:
 
 
 @pytest.mark.parametrize(("how", "stage", "workers"), FAST_CASES)
-def test_an_interrupt_saves_and_ends_the_run(tmp_path: Path, how: str, stage: str, workers: int) -> None:
+def test_an_interrupt_saves_and_ends_the_run(tmp_path: Path, how: str, stage: str, workers: int | str) -> None:
     check(tmp_path, how, stage, workers)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("how", "stage", "workers"), SLOW_CASES)
-def test_an_interrupt_saves_and_ends_the_run_in_every_case(tmp_path: Path, how: str, stage: str, workers: int) -> None:
+def test_an_interrupt_saves_and_ends_the_run_in_every_case(
+    tmp_path: Path, how: str, stage: str, workers: int | str
+) -> None:
     check(tmp_path, how, stage, workers)

@@ -96,23 +96,33 @@ class SigtermAt(L.Callback):
             self._send(trainer, "val", batch_idx)
 
 
-@pytest.mark.parametrize(("stage", "epoch"), [("train", 1), ("val", 1), ("train", 0)])
+@pytest.mark.parametrize(
+    ("stage", "epoch", "path"),
+    [("train", 1, "workers"), ("val", 1, "workers"), ("train", 0, "workers"), ("train", 1, "device")],
+)
 def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validated_once(
-    make_cfg, tmp_path: Path, stage: str, epoch: int
+    make_cfg, tmp_path: Path, stage: str, epoch: int, path: str
 ) -> None:
     run = tmp_path / "run"
+    on_device = [f"data.on_device={path == 'device'}", "data.augment=true"]
     interrupt = [
         f"+callbacks.sigterm._target_={SigtermAt.__module__}.SigtermAt",
         f"+callbacks.sigterm.stage={stage}",
         f"+callbacks.sigterm.epoch={epoch}",
     ]
     with pytest.raises(SIGTERMException):
-        train(make_cfg(*SMALL_RUN, "trainer.max_epochs=5", "test=false", *interrupt))
+        train(make_cfg(*SMALL_RUN, *on_device, "trainer.max_epochs=5", "test=false", *interrupt))
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["epoch"] == epoch
     next_second()
     metrics = train(
-        make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+        make_cfg(
+            *SMALL_RUN,
+            *on_device,
+            "trainer.max_epochs=3",
+            "test=false",
+            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+        )
     )
     assert "val/acc" in metrics and json.loads((run / "metrics.json").read_text())["epochs"] == 3
     # The resumed run goes on writing last.ckpt, not last-v1.ckpt beside it (which ckpt_path=last would not find)
@@ -125,6 +135,32 @@ def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validate
     trained = [e.step for e in events.Scalars("train/loss")]
     assert trained == sorted(set(trained)) and set(trained) <= {e.step for e in validated}
     assert metrics["val/acc_best"] == pytest.approx(max(e.value for e in validated))  # epochs before the resume count
+
+
+@pytest.mark.parametrize("limit", [2, 1])  # the batches trained before the interrupt (2) reach or pass the new length
+def test_a_resume_with_fewer_batches_than_were_trained_ends_the_epoch_with_its_validation(
+    make_cfg, tmp_path: Path, limit: int
+) -> None:
+    run = tmp_path / "run"
+    interrupt = [f"+callbacks.sigterm._target_={SigtermAt.__module__}.SigtermAt", "+callbacks.sigterm.stage=train"]
+    with pytest.raises(SIGTERMException):  # at the second batch of epoch 1: two of its batches trained
+        train(make_cfg(*SMALL_RUN, "trainer.max_epochs=3", "test=false", *interrupt))
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"] == 2
+    next_second()
+    metrics = train(  # EarlyStopping (on val/acc) raised "val/acc which is not available" here
+        make_cfg(
+            *SMALL_RUN,
+            "trainer.max_epochs=3",
+            f"++trainer.limit_train_batches={limit}",
+            "test=false",
+            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+        )
+    )
+    assert "val/acc" in metrics
+    assert [e.step for e in event_scalars(run).Scalars("val/acc")] == [0, 1, 2]  # each epoch validated, once
+    resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == saved["global_step"] + limit  # epoch 2's batches, none more in epoch 1
 
 
 @pytest.mark.slow  # 40 s; the fast suite has the process-group SIGTERM and the SIGKILL + resume tests (test_faults.py)
@@ -219,3 +255,26 @@ def test_max_epochs_0_is_refused_instead_of_testing_an_untrained_net(make_cfg, t
         train(make_cfg(*SMALL_RUN, "trainer.max_epochs=0"))
     assert "\n" not in str(error.value)
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+class LastSeen(L.Callback):
+    """The epoch stored in last.ckpt at the start of every epoch (None: no file yet)."""
+
+    seen: list[int | None] = []
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        LastSeen.seen = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        LastSeen.seen.append(torch.load(self.path, weights_only=True)["epoch"] if self.path.is_file() else None)
+
+
+def test_last_ckpt_every_few_minutes_is_written_first_then_when_due_and_after_the_last_epoch(
+    make_cfg, tmp_path: Path
+) -> None:
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    probe = [f"+callbacks.last_seen._target_={LastSeen.__module__}.LastSeen", f"+callbacks.last_seen.path={last}"]
+    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=4", "callbacks.last_checkpoint.every_minutes=60", *probe))
+    assert LastSeen.seen == [None, 0, 0, 0]  # epoch 0 written, epochs 1 and 2 not yet due
+    assert torch.load(last, weights_only=True)["epoch"] == 3  # and always the last epoch
