@@ -21,7 +21,7 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from fer_lightning.core.classes import NUM_CLASSES
+from fer_lightning.core.classes import FACE_SIZE, NUM_CLASSES
 from fer_lightning.core.files import write_csv
 from fer_lightning.core.validation import check_choice, check_value
 from fer_lightning.data.batched import BatchedPipeline
@@ -258,6 +258,14 @@ class FERDataModule(LightningDataModule):
         self.device_memory_fraction = device_memory_fraction
         self.resident = ResidentFaces()
         train_steps = (augmentation or {}).values() if augment else ()
+        for name, step in (augmentation or {}).items() if augment else ():
+            size = getattr(step, "size", None)  # RandomResizedCrop's output side
+            if size is not None and tuple(size) != (FACE_SIZE, FACE_SIZE):
+                raise ValueError(
+                    f"data.augmentation.{name}: {type(step).__name__} size={list(size)} changes the face's side; "
+                    f"augmentation runs on the {FACE_SIZE}x{FACE_SIZE} face, before data.image_size and "
+                    f"data.crop_size: give size [{FACE_SIZE}, {FACE_SIZE}]"
+                )
         # "whole": uncropped faces for ten-crop TTA, which takes its own crops of crop_size.
         self.transforms = {
             "train": build_transform(image_size, mean, std, train_steps, crop_size, "random"),

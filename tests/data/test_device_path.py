@@ -89,6 +89,8 @@ def test_ten_crop_training_trains_ten_crops_of_every_face(make_cfg) -> None:
         (["data.ten_crop_train=true", "data.augment=true", "data.crop_size=40", "data.on_device=false"],
          "ten_crop_train=true runs on the training device: set data.on_device=true"),
         (["data.on_device=maybe"], "data.on_device"),
+        (["data.augment=true", "+data.augmentation.zoom._target_=albumentations.RandomResizedCrop",
+          "+data.augmentation.zoom.size=[40,40]"], r"augmentation.zoom: RandomResizedCrop size=\[40, 40\] changes"),
         (["data.on_device=true", "data.augment=true", "+data.augmentation.blur._target_=albumentations.GaussianBlur"],
          "GaussianBlur is a transform, which the batched device path does not run; set data.on_device=false"),
     ],
