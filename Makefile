@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(TORCH)
-	$(BIN)/pip install -e '.[dev,optuna,slurm,onnx,detect]'
+	$(BIN)/pip install -e '.[dev,optuna,slurm,onnx,detect,serve]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -22,6 +22,8 @@ ENTRY_POINTS = {
     "leaderboard",
     "curves",
     "detection_bench",
+    "serve",
+    "serve_bench",
 }
 
 
@@ -79,7 +81,18 @@ def test_the_package_root_holds_the_entry_points_and_nothing_else() -> None:
 @pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
 def test_an_entry_point_composes_and_calls_into_a_room(name: str) -> None:
     tree = ast.parse((PACKAGE / f"{name}.py").read_text())
-    [main] = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
-    assert main.name == "main" and len(main.body) == 1, f"{name}.py: main is one call into a room"
+    built = [  # main = entry_point("<name>", <a room's function>) (core/entry.py)
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["main"]
+    ]
+    if built:
+        [call] = built
+        assert isinstance(call, ast.Call) and getattr(call.func, "id", None) == "entry_point", name
+        assert [getattr(a, "value", None) for a in call.args[:1]] == [name] and len(call.args) == 2, name
+        assert not [node for node in tree.body if isinstance(node, ast.FunctionDef)], name
+    else:
+        [main] = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+        assert main.name == "main" and len(main.body) == 1, f"{name}.py: main is one call into a room"
     assert not [node for node in tree.body if isinstance(node, ast.ClassDef)]
     assert all(room_of(module) for _, module in imported(PACKAGE / f"{name}.py"))

@@ -62,7 +62,8 @@ def test_gray_repeat_mode_matches_fold_mode(make_cfg) -> None:
 
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
-# The four approaches, one command each (README): overrides -> (net, augmented, ImageNet weights).
+# The four approaches, one command each (README.md shows them, tests/test_readme.py): overrides -> (net, augmented,
+# ImageNet weights).
 APPROACHES = {
     (): ("scratch_cnn", False, False),
     ("data.augment=true",): ("scratch_cnn", True, False),

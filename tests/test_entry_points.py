@@ -91,15 +91,16 @@ ENTRY_POINTS = {  # module -> its config, as pyproject.toml's console scripts an
     "leaderboard": "leaderboard",
     "curves": "curves",
     "detection_bench": "detection_bench",
+    "serve": "serve",
+    "serve_bench": "serve_bench",
 }
+TOOLS = {"detection_bench", "serve_bench"}  # measurements for the project's own docs: no console script
 
 
 def test_every_console_script_is_an_entry_points_main() -> None:
     tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
     scripts = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {
-        f"fer-{name}": f"fer_lightning.{name}:main" for name in ENTRY_POINTS if name != "detection_bench"
-    }
+    assert scripts == {f"fer-{name}": f"fer_lightning.{name}:main" for name in ENTRY_POINTS if name not in TOOLS}
 
 
 @pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
