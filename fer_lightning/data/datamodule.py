@@ -257,6 +257,7 @@ class FERDataModule(LightningDataModule):
         self.ten_crop_train = ten_crop_train
         self.device_memory_fraction = device_memory_fraction
         self.resident = ResidentFaces()
+        self.device_path: bool | None = None  # decided under the first Trainer (faces_on_device)
         train_steps = (augmentation or {}).values() if augment else ()
         for name, step in (augmentation or {}).items() if augment else ():
             size = getattr(step, "size", None)  # RandomResizedCrop's output side
@@ -373,23 +374,25 @@ class FERDataModule(LightningDataModule):
         )
 
     def faces_on_device(self) -> bool:
-        """``data.on_device`` for this Trainer's device: ``auto`` is the path the benchmark measured faster there
-        (the device path on a GPU; ``ON_DEVICE_AUTO`` says which on a CPU). Faces that would take more than
-        ``data.device_memory_fraction`` of a GPU's free memory stay with the workers, said in one line."""
-        device = self.trainer.strategy.root_device
-        wanted = ON_DEVICE_AUTO.get(device.type, False) if self.on_device == "auto" else bool(self.on_device)
-        fraction = self.device_memory_fraction
-        if wanted and device.type == "cuda" and not self.resident.fits(self.splits, device, fraction):
-            if self.on_device is True:
+        """``data.on_device`` for this Trainer's device, decided once: ``auto`` is the path the benchmark measured
+        faster there (``ON_DEVICE_AUTO``). Faces that would take more than ``data.device_memory_fraction`` of a GPU's
+        free memory stay with the workers, said in one line. The recipe is translated here, so a transform the
+        device path cannot run stops the run before any training."""
+        if self.device_path is None:
+            device = self.trainer.strategy.root_device
+            wanted = ON_DEVICE_AUTO.get(device.type, False) if self.on_device == "auto" else bool(self.on_device)
+            fraction = self.device_memory_fraction
+            if wanted and device.type == "cuda" and not self.resident.fits(self.splits, device, fraction):
                 log.warning(
-                    "data.on_device=true: the faces (%.0f MB) do not fit in %.0f%% of %s's free memory; "
-                    "DataLoader workers feed it instead",
-                    self.resident.nbytes(self.splits) / 2**20,
-                    100 * self.device_memory_fraction,
-                    device,
-                )
-            return False
-        return wanted
+                    "data.on_device=%s: the faces (%.0f MB) take more than %.0f%% of %s's free memory "
+                    "(data.device_memory_fraction); DataLoader workers feed it instead",
+                    self.on_device, self.resident.nbytes(self.splits) / 2**20, 100 * fraction, device,
+                )  # fmt: skip
+                wanted = False
+            if wanted:
+                self.device_pipeline("train"), self.device_pipeline("val")
+            self.device_path = wanted
+        return self.device_path
 
     def on_after_batch_transfer(self, batch: object, dataloader_idx: int) -> object:
         """On the device path, a batch of indices becomes faces and labels there: read from the resident split,
@@ -406,11 +409,10 @@ class FERDataModule(LightningDataModule):
         return augmented, labels.repeat_interleave(pipeline.views)
 
     def device_pipeline(self, name: str) -> BatchedPipeline:
+        """The albumentations pipeline ``name`` (train, val) as the device path runs it (data/batched.py)."""
         if name not in self.resident.pipelines:
-            crop = self.transforms[name]
-            self.resident.pipelines[name] = BatchedPipeline(
-                crop, ten_crop_size=self.crop_size if name == "train" and self.ten_crop_train else None
-            )
+            ten_crops = self.crop_size if name == "train" and self.ten_crop_train else None
+            self.resident.pipelines[name] = BatchedPipeline(self.transforms[name], ten_crop_size=ten_crops)
         return self.resident.pipelines[name]
 
     def on_exception(self, exception: BaseException) -> None:
