@@ -3,19 +3,10 @@ what is in the data and what cleaning found, as files and in TensorBoard."""
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
-
-from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.core.errors import user_errors
+from fer_lightning.core.entry import entry_point
 from fer_lightning.data.analysis import analyze
 
-
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="analyze")
-@user_errors
-def main(cfg: DictConfig) -> None:
-    analyze(cfg)
-
+main = entry_point("analyze", analyze)
 
 if __name__ == "__main__":
     main()

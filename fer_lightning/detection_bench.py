@@ -3,17 +3,10 @@ how often predict's face detectors find FER-2013's own test faces."""
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
-
-from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.entry import entry_point
 from fer_lightning.tools.detection_bench import detection_bench
 
-
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="detection_bench")
-def main(cfg: DictConfig) -> None:
-    detection_bench(cfg)
-
+main = entry_point("detection_bench", detection_bench)
 
 if __name__ == "__main__":
     main()

@@ -3,19 +3,10 @@ a checkpoint's report on one split, from the checkpoint alone."""
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
-
-from fer_lightning.core.config import CONFIG_DIR
-from fer_lightning.core.errors import user_errors
+from fer_lightning.core.entry import entry_point
 from fer_lightning.evaluation.evaluate import evaluate
 
-
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
-@user_errors
-def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
-
+main = entry_point("eval", evaluate)
 
 if __name__ == "__main__":
     main()

@@ -27,6 +27,7 @@ from torchvision import models
 
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.console import chatter_patterns
 from fer_lightning.models.weights import weights_file
 
 # Small enough for seconds per run on two cores; every test can override any of it.
@@ -64,6 +65,13 @@ ON_FILES = [
     "trainer.enable_model_summary=false",
 ]
 PROBABILITIES = [f"p_{name}" for name in EMOTIONS]  # the probability columns of predictions.csv
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The library chatter every command filters (core/console.py CHATTER) filtered from the test report too: pytest
+    sets each test's warning filters anew, over the ones the package set when it was imported."""
+    for pattern in chatter_patterns():
+        config.addinivalue_line("filterwarnings", f"ignore:{pattern}")
 
 
 def compose_cfg(output_dir: Path, *overrides: str, config: str = "train", fast: bool = True) -> DictConfig:
@@ -123,8 +131,9 @@ def tensorboard_hparams(logdir: Path) -> api_pb2.Experiment:
 
 
 def final_run(run: Path) -> tuple[EventAccumulator, SessionStartInfo]:
-    """A run's ``tensorboard/final``, read as TensorBoard reads it: its final numbers and its HPARAMS session."""
-    final = EventAccumulator(str(run / "tensorboard" / "final"))
+    """A run's ``tensorboard`` folder, read as TensorBoard reads it: its numbers (the curves, test's points at the
+    last epoch) and its HPARAMS session."""
+    final = EventAccumulator(str(run / "tensorboard"))
     final.Reload()
     content = final.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     return final, HParamsPluginData.FromString(content).session_start_info

@@ -3,6 +3,8 @@ recipe is more than an approach, and every ``_target_`` they name imports."""
 
 from __future__ import annotations
 
+import inspect
+
 import albumentations as A
 import pytest
 import torch
@@ -113,3 +115,52 @@ def test_every_target_in_the_configs_imports(where: str, target: str) -> None:
 
 def test_the_configs_name_targets() -> None:
     assert len(config_targets()) > 20  # the walk finds them (a YAML layout change would make the test above empty)
+
+
+PACKAGE = "fer_lightning"
+# A builder that hands its extra keys on: its config's keys are checked against the class they reach.
+FORWARDED = {"fer_lightning.models.cnn.scratch_cnn": "fer_lightning.models.cnn.ScratchCNN"}
+
+
+def differing_defaults(node: object, path: str = "") -> list[str]:
+    """``key: config value, code default`` wherever a config file gives a project ``_target_`` a plain value (not an
+    interpolation) that differs from the default of that parameter in code: one source per default."""
+    found = []
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if isinstance(target, str) and target.startswith("fer_lightning."):
+            built = [get_object(t) for t in (target, FORWARDED.get(target)) if t]
+            # The project's own parameters only: a subclass that keeps a library's __init__ keeps its defaults too.
+            own = [
+                b
+                for b in built
+                if getattr(b.__init__ if isinstance(b, type) else b, "__module__", "").startswith(PACKAGE)
+            ]
+            signatures = [inspect.signature(b) for b in own]
+            for key, value in node.items():
+                parameter = next((s.parameters[key] for s in signatures if key in s.parameters), None)
+                if parameter is None or parameter.default is inspect.Parameter.empty:
+                    continue
+                if isinstance(value, dict) or (isinstance(value, str) and "${" in value):
+                    continue
+                default = list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+                if default != value:
+                    found.append(f"{path}.{key}: config {value!r}, code {default!r} ({target})")
+        for key, value in node.items():
+            found += differing_defaults(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += differing_defaults(value, f"{path}.{index}")
+    return found
+
+
+@pytest.mark.parametrize("config", sorted(CONFIG_DIR.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIG_DIR)))
+def test_code_defaults_agree_with_the_configs(config) -> None:
+    assert not differing_defaults(OmegaConf.to_container(OmegaConf.load(config), resolve=False))
+
+
+def test_the_transfer_nets_default_to_the_data_configs_normalisation() -> None:
+    data = OmegaConf.load(CONFIG_DIR / "data" / "fer2013.yaml")
+    for name in ("vgg16", "resnet50"):
+        parameters = inspect.signature(get_object(f"fer_lightning.models.transfer.{name}")).parameters
+        assert (parameters["data_mean"].default, parameters["data_std"].default) == (data.mean, data.std), name

@@ -1,17 +1,21 @@
 """The commands: every entry point composes its config and is a console script; conventions from
-lightning-hydra-template: debug= presets train, FER_DATA_ROOT sets data.root, --help names the approaches."""
+lightning-hydra-template: debug= presets train, FER_DATA_ROOT sets data.root, --help names the approaches; every other
+command's --help is its own page (usage, its keys, examples)."""
 
 from __future__ import annotations
 
 import importlib
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from fer_lightning.core.config import CONFIG_DIR
 from fer_lightning.training.run import train
@@ -127,3 +131,84 @@ def test_importing_the_package_asks_no_server() -> None:
     env = {name: value for name, value in os.environ.items() if name != "NO_ALBUMENTATIONS_UPDATE"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# --help: each command's own page (hydra.help.template in conf/<name>.yaml), not Hydra's generic one.
+OTHER_COMMANDS = sorted(set(ENTRY_POINTS) - {"train"})
+NOT_ON_THE_PAGE = {("serve", "input")}  # serve.yaml: "not used: images come in requests"
+
+
+def help_page(name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:
+    """What ``python -m fer_lightning.<name> --help`` prints, run in this process: Hydra renders the page from the
+    composed cfg.hydra.help.template on the same path as from the command line."""
+    monkeypatch.setattr(sys, "argv", [f"fer_lightning.{name}", "--help"])
+    GlobalHydra.instance().clear()
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(f"fer_lightning.{name}").main()
+    GlobalHydra.instance().clear()
+    page = capsys.readouterr().out
+    assert done.value.code == 0, page
+    return page
+
+
+def page_section(page: str, title: str) -> str:
+    assert f"== {title} ==\n" in page, page
+    return page.split(f"== {title} ==\n", 1)[1].split("\n\n", 1)[0]
+
+
+def own_keys(name: str) -> list[str]:
+    """The keys a command's own config file sets (not Hydra's, not a ``_target_`` section a user does not set)."""
+    config = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
+    return [
+        key
+        for key, value in config.items()
+        if key not in ("defaults", "hydra", "task_name")
+        and not (isinstance(value, dict) and "_target_" in value)
+        and (name, key) not in NOT_ON_THE_PAGE
+    ]
+
+
+def has_key(config: object, key: str) -> bool:
+    for part in key.split("."):
+        if not isinstance(config, dict) or part not in config:
+            return False
+        config = config[part]
+    return True
+
+
+@pytest.mark.parametrize("name", OTHER_COMMANDS)
+def test_every_commands_help_is_its_own_page(
+    name: str, make_cfg, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    page = help_page(name, monkeypatch, capsys)
+    assert page.startswith(f"python -m fer_lightning.{name} "), page[:300]  # the usage line
+    examples = page_section(page, "Examples").splitlines()
+    assert sum(line.strip().startswith(f"python -m fer_lightning.{name}") for line in examples) >= 2, examples
+    assert "== Config groups" not in page and "model/scheduler" not in page and "task_name:" not in page  # train's
+    keys = page_section(page, "Keys")
+    for key in own_keys(name):  # every key of its own config, with its meaning
+        assert re.search(rf"(?<![\w.]){key}[=.]", keys), f"{name}: {key} is not on its --help page"
+    config = OmegaConf.to_container(make_cfg(config=name, fast=False), resolve=False)
+    for key in re.findall(r"(?:^|(?<=\s))([a-z_]\w*(?:[./]\w+)*)=", keys, flags=re.M):  # and no key it lacks
+        assert "/" in key or (CONFIG_DIR / key).is_dir() or has_key(config, key), f"{name} has no key {key}"
+    for group, options in re.findall(r"(?:^|(?<=\s))([a-z_]\w*(?:/\w+)*)=(\w+(?:\|\w+)+)", keys, flags=re.M):
+        if (CONFIG_DIR / group).is_dir():  # a group's options as they are in conf/<group>/
+            assert set(options.split("|")) <= {p.stem for p in (CONFIG_DIR / group).glob("*.yaml")}, group
+    assert not list(tmp_path.iterdir())  # --help runs nothing
+
+
+def test_predict_help_from_the_command_line(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "fer_lightning.predict", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("python -m fer_lightning.predict input=<image|folder|video|camera index>")
+    assert "input=PATH|0" in out.stdout and "predict/detector=auto|haar|ssd" in out.stdout
+    assert "  python -m fer_lightning.predict input=photo.jpg\n" in out.stdout
+    assert "input: ???" not in out.stdout and "model/scheduler" not in out.stdout  # Hydra's generic page
+    assert not list(tmp_path.iterdir())

@@ -16,7 +16,7 @@ README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 PAGES = [README, ROOT / "data" / "README.md", ROOT / "fer_lightning" / "weights" / "README.md", *DOCS]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-GUIDE_LINES = 220  # issue 37: a guide of about 200 lines; the experiment record lives in docs/results.md
+GUIDE_LINES = 220  # a guide of about 200 lines; the experiment record lives in docs/results.md
 
 
 def readme() -> str:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.config import CONFIG_DIR
+from fer_lightning.core.errors import CheckpointWriteError
 from fer_lightning.core.files import write_atomically
 from fer_lightning.core.legacy import upgrade_config
 from fer_lightning.core.trusted_targets import check_stored_config
@@ -30,10 +31,6 @@ INT8_SCALES_KEY = "fer_lightning_int8_scales"  # a compact file's int8 weights: 
 MEMBERS_KEY = "fer_lightning_members"  # an ensemble's member checkpoints (models/ensemble.py), kept for its card
 WEIGHT_DTYPES = ("float16", "int8")  # compact_checkpoint's storage for the weights
 DATA_ROOT_DEFAULT = "${oc.env:FER_DATA_ROOT,data/fer2013}"  # conf/data/fer2013.yaml's root, for compact files
-
-
-class CheckpointWriteError(OSError):
-    """A checkpoint could not be written (a full disk, a quota): the files already there are whole."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -34,11 +34,13 @@ OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=
 OmegaConf.register_new_resolver("on_terminal", on_terminal, replace=True)
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)  # conf/hydra/train.yaml
 # ${folder_name:prefix,overrides[,keys]} and ${sweep_keys:dir,params}: run and sweep-job folders (and so TensorBoard's
-# run names) say what the run changed: outputs/train/multiruns/<time>/0_lr=0.001,batch_size=64 (conf/hydra/).
+# run names) say what the run changed: outputs/train/multiruns/<time>/0_lr-0.001_batch_size-64 (conf/hydra/).
 OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
 OmegaConf.register_new_resolver("sweep_keys", lambda folder, params: sorted(sweep_keys(folder, params)), replace=True)
 # ${if_null:a,b}: a unless it is null, then b (the net's input side: data.crop_size, else data.image_size).
 OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value, replace=True)
+# ${if_else:flag,a,b}: a when flag is true, else b (conf/model_common/transfer.yaml: what pretrained=false changes).
+OmegaConf.register_new_resolver("if_else", lambda flag, then, otherwise: then if flag else otherwise, replace=True)
 # ${slurm_gpus:accelerator,devices}: the GPUs per node a SLURM job asks for (conf/hydra/launcher/slurm.yaml): the
 # trainer's devices when it trains on GPUs, none otherwise (a CPU job would hold a GPU idle).
 OmegaConf.register_new_resolver(

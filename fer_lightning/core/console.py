@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
 
-# Messages from Lightning and torch that say nothing about this run (each seen at every start).
+# Messages from Lightning and torch that say nothing about this run (each seen at every start, in every sweep job).
+# The one list: commands filter them (quiet_library_chatter), and so does the test suite (tests/conftest.py).
 CHATTER = (
     "litlogger",  # an advertisement for a cloud service
     "is not supported by the model summary",  # bf16: "model size in MB will not be accurate"
@@ -16,7 +18,15 @@ CHATTER = (
     "TPU available:",
     "HPU available:",
     "smaller than the logging interval",  # metrics are logged per epoch, not every n steps
+    "command is available on your system but is not used",  # srun: a one-device job needs none; SLURM jobs get it
+    "Trainer already configured with model summary callbacks",  # in a log file the run adds a plain one on purpose
 )
+
+
+def chatter_patterns() -> list[str]:
+    """CHATTER as regular expressions that match a whole warning message holding one of its texts (no ``:``, so
+    they also read as the message part of a pytest ``filterwarnings`` line)."""
+    return [f".*{re.escape(text).replace(':', '.')}.*" for text in CHATTER]
 
 
 class DropChatter(logging.Filter):
@@ -29,8 +39,8 @@ def quiet_library_chatter() -> None:
     """Filter CHATTER out of Lightning's info logs and Python warnings; everything else is left as it is."""
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero", "lightning.pytorch"):
         logging.getLogger(name).addFilter(DropChatter())
-    for text in CHATTER:
-        warnings.filterwarnings("ignore", message=f".*{text.replace('(', r'[(]').replace(')', r'[)]')}.*")
+    for pattern in chatter_patterns():
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def on_terminal() -> bool:

@@ -1,4 +1,4 @@
-"""Checkpoints written before the package moved into rooms: their stored configs name the old import paths.
+"""Checkpoints written before the package moved into subpackages: their stored configs name the old import paths.
 
 A stored config is upgraded when it is read (core/checkpoints.py), before the trusted-targets check, which then sees
 only the current names. Strings are rewritten, nothing is imported: an old path that names no known module stays as
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Old module -> its module now (fer_lightning/<module>.py moved into a room in issue 25).
+# Old module -> its module now (fer_lightning/<module>.py moved into a subpackage).
 MOVED_MODULES: dict[str, str] = {
     "fer_lightning.classifier": "fer_lightning.models.classifier",
     "fer_lightning.schedules": "fer_lightning.models.schedules",
@@ -22,7 +22,8 @@ MOVED_MODULES: dict[str, str] = {
 
 # Names that left their module's successor: old dotted name -> the name now.
 MOVED_NAMES: dict[str, str] = {
-    "fer_lightning.callbacks.WriteLeaderboard": "fer_lightning.tools.leaderboard.WriteLeaderboard",
+    "fer_lightning.callbacks.WriteLeaderboard": "fer_lightning.training.leaderboard.WriteLeaderboard",
+    "fer_lightning.tools.leaderboard.WriteLeaderboard": "fer_lightning.training.leaderboard.WriteLeaderboard",
 }
 
 

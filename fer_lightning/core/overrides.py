@@ -85,10 +85,12 @@ def short_value(value: str) -> str:
 
 
 def folder_name(prefix: str | int, overrides: Iterable[str], keys: Iterable[str] | None = None) -> str:
-    """``<prefix>_lr=0.001,batch_size=64``: a run folder (and so its TensorBoard run) named by the overrides that
+    """``<prefix>_lr-0.001_batch_size-64``: a run folder (and so its TensorBoard run) named by the overrides that
     tell it apart: those of ``keys`` (a sweep's swept keys; none: the prefix alone), or when ``keys`` is None every
-    one that is not a location. Keys by their last part, numbers short; characters a folder name should not hold
-    become ``-``. Used while Hydra builds the folder: overrides are read as typed, never resolved."""
+    one that is not a location. Keys by their last part, numbers short. Only letters, digits and ``_ . + -``: a path
+    the project prints pastes back unquoted into ``ckpt_path=``, ``runs=[...]`` or ``sweep_dir=`` (Hydra's override
+    grammar reads ``=`` and ``,`` as syntax). Used while Hydra builds the folder: overrides are read as typed, never
+    resolved."""
     if OmegaConf.is_config(overrides):
         overrides = OmegaConf.to_container(overrides, resolve=False)
     parsed = [o for o in map(parse_override, overrides) if o.value is not None and not is_location(o.key)]
@@ -96,18 +98,18 @@ def folder_name(prefix: str | int, overrides: Iterable[str], keys: Iterable[str]
         chosen = set(keys)
         parsed = [o for o in parsed if o.key in chosen]
     parts = [
-        re.sub(r"[^\w.=+-]", "-", f"{re.split(r'[./]', o.key)[-1]}={short_value(o.value.strip('[]'))}") for o in parsed
+        re.sub(r"[^\w.+-]", "-", f"{re.split(r'[./]', o.key)[-1]}-{short_value(o.value.strip('[]'))}") for o in parsed
     ]
     label = ""
     for index, part in enumerate(parts):
         if len(label) + len(part) + 1 > LABEL_CHARS:
-            label += f",+{len(parts) - index}"
+            label += f"_+{len(parts) - index}"
             break
-        label += ("," if label else "") + part
+        label += ("_" if label else "") + part
     return f"{prefix}_{label}" if label else str(prefix)
 
 
 def job_number(folder: str) -> int | str:
-    """A sweep job's number from its folder's name (``3_lr=0.001`` -> 3); other names as they are."""
+    """A sweep job's number from its folder's name (``3_lr-0.001`` -> 3); other names as they are."""
     head = folder.split("_", 1)[0]
     return int(head) if head.isdigit() else folder

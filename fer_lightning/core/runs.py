@@ -11,7 +11,7 @@ import fcntl
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.core.errors import EXIT_BAD_INPUT, RunFolderInUse
+from fer_lightning.core.errors import EXIT_BAD_INPUT, RunFolderInUse, UserInputError, report
 from fer_lightning.core.legacy import current_target, current_targets
 
 # The released default model (fer_lightning/weights/README.md: its card): used when ckpt_path is not given.
@@ -123,26 +123,43 @@ def run_dir(ckpt_path: str | None, root: str, net: str | DictConfig, fresh: str)
 
 
 LOCK_NAME = ".run.lock"
+SWEEP_LOCK_NAME = ".sweep.lock"
 _held: list[IO[str]] = []  # the locks this process holds, open until it ends
 
 
-def own_run_folder(folder: str | Path) -> None:
+def own_run_folder(
+    folder: str | Path,
+    lock_name: str = LOCK_NAME,
+    what: str = "run folder",
+    refuse: Callable[[], str | None] | None = None,
+) -> None:
     """Take ``folder`` for this process: an exclusive ``flock`` on ``<folder>/.run.lock``, held open for the life of
     the process (the kernel lets go when it ends, however it ends: a killed run leaves no stale lock). A folder that
-    another live run holds (the same ``hydra.run.dir``, or a resume of a run still going) is refused."""
+    another live run holds (the same ``hydra.run.dir``, or a resume of a run still going) is refused. A sweep folder
+    (``hydra.sweep.dir``) is taken the same way, with ``.sweep.lock``. ``refuse``, asked once the lock is held: why
+    this process may not use the folder after all (then it lets go, and the folder is as it was)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lock = (folder / LOCK_NAME).open("a+")
+    path = folder / lock_name
+    created = not path.exists()
+    lock = path.open("a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.seek(0)
         holder = lock.read().strip()
         lock.close()
+        other, setting = ("run", "hydra.run.dir") if lock_name == LOCK_NAME else ("sweep", "hydra.sweep.dir")
         raise RunFolderInUse(
-            f"run folder {folder} is in use by another run{f' (pid {holder})' if holder else ''}: "
-            "wait for it to end, or give another hydra.run.dir"
+            f"{what} {folder} is in use by another {other}{f' (pid {holder})' if holder else ''}: "
+            f"wait for it to end, or give another {setting}"
         ) from None
+    reason = refuse() if refuse is not None else None
+    if reason:
+        if created:
+            path.unlink(missing_ok=True)
+        lock.close()
+        raise UserInputError(reason)
     lock.seek(0)
     lock.truncate()
     lock.write(f"{os.getpid()}\n")
@@ -156,9 +173,37 @@ def launched_rank() -> bool:
     return any(int(os.environ.get(name, "0") or 0) > 0 for name in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
 
 
+def requeued() -> bool:
+    """A SLURM job started again after a requeue: it goes on in its own folder (training/resume.py)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
+def run_files(folder: Path) -> list[str]:
+    """What a run wrote into ``folder`` besides Hydra's own files (.hydra/, the log) and the run lock."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in (".hydra", LOCK_NAME) and p.suffix != ".log")
+
+
+def earlier_run(folder: Path, config: DictConfig) -> str | None:
+    """Why a fresh training run may not write into ``folder``: an earlier run wrote its files there (Hydra's .hydra/
+    and log, and more: checkpoints, events, reports), and both runs' files would mix. A resume (``ckpt_path``) goes on
+    in its run's folder, and so does a requeued SLURM job; None then, and for a folder no run has used or whose run
+    was refused before it wrote anything but Hydra's own files."""
+    if not (folder / ".hydra").is_dir() or OmegaConf.select(config, "ckpt_path") or requeued():
+        return None
+    written = run_files(folder)
+    if not written:
+        return None
+    return (
+        f"run folder {folder} holds an earlier run ({', '.join(written[:4])}{', ...' if len(written) > 4 else ''}): "
+        "a fresh run would mix its files with that run's; give another hydra.run.dir, or ckpt_path=<its checkpoint> "
+        "to resume it"
+    )
+
+
 class OwnRunFolder(Callback):
-    """Hydra callback (conf/hydra/default.yaml): a single run takes its folder (``own_run_folder``) before Hydra
-    writes anything into it, so a run refused here changes nothing in the folder of the run that holds it."""
+    """Hydra callback (conf/hydra/train.yaml): a single run takes its folder (``own_run_folder``) before Hydra
+    writes anything into it, so a run refused here changes nothing in the folder of the run that holds it; and a
+    fresh run never writes into a folder an earlier run used (``earlier_run``)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if launched_rank():
@@ -166,7 +211,35 @@ class OwnRunFolder(Callback):
         HydraConfig.instance().set_config(config)  # ${hydra:...} in run.dir, as run_job resolves it
         folder = Path(str(OmegaConf.select(config, "hydra.run.dir"))).absolute()
         try:
-            own_run_folder(folder)
-        except RunFolderInUse as error:
-            log.error("%s", error)
+            own_run_folder(folder, refuse=lambda: earlier_run(folder, config))
+        except UserInputError as error:
+            report(str(error))
             sys.exit(EXIT_BAD_INPUT)
+
+
+class OwnSweepFolder(Callback):
+    """Hydra callback (conf/hydra/default.yaml): a sweep takes its folder (``hydra.sweep.dir``, ``.sweep.lock``) before
+    its first job, for as long as the sweep runs; a second sweep into it is refused in one line while the first is live,
+    and so is a sweep into a folder that holds an earlier sweep's jobs: the jobs of two sweeps share numbers, and the
+    leaderboard (tools/leaderboard.py) would rank both together and count the other's running jobs as failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        HydraConfig.instance().set_config(config)
+        folder = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
+        try:
+            own_run_folder(folder, SWEEP_LOCK_NAME, "sweep folder", refuse=lambda: earlier_sweep(folder))
+        except UserInputError as error:
+            report(str(error))
+            sys.exit(EXIT_BAD_INPUT)
+
+
+def earlier_sweep(folder: Path) -> str | None:
+    """Why a sweep may not write into ``folder``: it holds the job folders (``<job>/.hydra/``) of an earlier sweep."""
+    jobs = sorted(p.name for p in folder.iterdir() if (p / ".hydra").is_dir())
+    if not jobs:
+        return None
+    return (
+        f"sweep folder {folder} holds the jobs of an earlier sweep "
+        f"({', '.join(jobs[:5])}{', ...' if len(jobs) > 5 else ''}): the two sweeps' jobs would share numbers "
+        "and one leaderboard; give another hydra.sweep.dir (by default each sweep gets a new folder)"
+    )

@@ -4,7 +4,8 @@
 names (``torch.load`` of a second file, ``builtins.open``, ``pathlib.Path.touch`` ...). Before anything in a stored
 config is built, every target in it must be one this project's own configs name, or a class of the families a user
 may put in an override (albumentations transforms, torchvision v2 transforms such as MixUp, torch optimizers and
-schedulers). Names are looked up in those modules only; nothing else is imported.
+schedulers) or an earlier version's config named (Lightning's loggers). Names are looked up in those modules only;
+nothing else is imported.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def _families() -> dict[str, Callable[[Any], bool]]:
     """module -> the test a class named in it must pass."""
     import albumentations as A
     import torch
+    from lightning.pytorch.loggers import Logger
     from torchvision.transforms import v2
 
     schedulers = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
@@ -33,6 +35,7 @@ def _families() -> dict[str, Callable[[Any], bool]]:
         "torchvision.transforms.v2": lambda obj: isinstance(obj, type) and issubclass(obj, v2.Transform),
         "torch.optim": lambda obj: isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer),
         "torch.optim.lr_scheduler": lambda obj: isinstance(obj, type) and issubclass(obj, schedulers),
+        "lightning.pytorch.loggers": lambda obj: isinstance(obj, type) and issubclass(obj, Logger),
     }
 
 

@@ -3,6 +3,7 @@ naming its key, not later and deep in torch. Functions below those constructors 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Collection
 from typing import Any
 
@@ -33,3 +34,40 @@ def check_choice(key: str, value: Any, choices: Collection[str]) -> None:
     """One of ``choices``."""
     if value not in choices:
         raise ValueError(f"{key}={value!r}: expected {' or '.join(choices)}")
+
+
+def target_parameters(target: str) -> list[str] | None:
+    """The keyword arguments ``target`` (a ``_target_``) takes, or None when that cannot be told: a target that does
+    not import (instantiate says so), one with ``**kwargs``, one without a signature Python can read."""
+    from hydra.utils import get_object
+
+    try:
+        parameters = inspect.signature(get_object(target)).parameters.values()
+    except Exception:
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def check_arguments(config: Any, key: str = "") -> None:
+    """Every section of ``config`` (a plain container: ``OmegaConf.to_container(cfg, resolve=False)``) with a
+    ``_target_`` holds only keys its target takes, so an added key (``+model.lrr=0.1``) or one a recipe sets for
+    another model (``model.net.block_dropout`` on vgg16) is named with the closest it takes, before anything is built
+    (the constructor's TypeError names neither the key nor the section)."""
+    from fer_lightning.core.errors import close_names
+
+    if isinstance(config, list):
+        for index, item in enumerate(config):
+            check_arguments(item, f"{key}[{index}]")
+        return
+    if not isinstance(config, dict):
+        return
+    target = config.get("_target_")
+    takes = target_parameters(target) if isinstance(target, str) and "${" not in target else None
+    for name, value in config.items():
+        path = f"{key}.{name}" if key else str(name)
+        if takes is not None and not str(name).startswith("_") and name not in takes:
+            hint = close_names(str(name), takes, f"{key}." if key else "", "it takes")
+            raise ValueError(f"{path}: {target} takes no argument {name}{hint}")
+        check_arguments(value, path)

@@ -1,8 +1,9 @@
 """Decoded-array cache: the first load decodes every face, later runs and sweep jobs start from one file.
 
-The key is the source's identity (every file's path, size and mtime; the CSV's own) plus a format
-version: any change to the data rebuilds the cache. Cleaning is not part of the key: it re-runs from
-the cached arrays in a fraction of a second, so changing a cleaning rule never needs a re-decode.
+The key is the source's identity (the path, size and mtime of every file the reader reads, exactly those; the CSV's
+own) plus a format version: any change to the data rebuilds the cache; data that changes while it is read is not
+cached. Cleaning is not part of the key: it re-runs from the cached arrays in a fraction of a second, so changing a
+cleaning rule never needs a re-decode.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import logging
 import os
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from fer_lightning.core.classes import FACE_SIZE, NUM_CLASSES
 from fer_lightning.core.files import write_atomically
 from fer_lightning.data.readers import (
     FaceRecords,
     Rejected,
     UnknownClasses,
     check_class_folders,
+    class_folder_entries,
     find_source,
     read_csv,
     read_folders,
@@ -32,28 +34,20 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = "1"  # bump when the readers change what they return
 
 
-def walk_files(top: Path) -> Iterator[str]:
-    """Every file under ``top``, links followed, each real folder once: a symlink loop ends instead of hanging."""
-    seen: set[str] = set()
-    for folder, dirs, names in os.walk(top, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        yield from (os.path.join(folder, name) for name in names)
+def source_files(kind: str, path: Path) -> list[str]:
+    """The files the reader reads: the CSV, or every entry of the class folders (``class_folder_entries``: a link to a
+    folder inside a class folder is skipped by the reader, so never walked here either)."""
+    if kind == "csv":
+        return [str(path)]
+    return [str(file) for _, entries in class_folder_entries(path) for file in entries]
 
 
 def source_identity(kind: str, path: Path) -> str:
-    """A string that changes whenever any file of the source is added, removed or modified."""
-    if kind == "csv":
-        files = [str(path)]
-    else:  # os.walk/os.stat on strings: 4x faster than rglob on 32k files; links followed, as the reader does
-        files = sorted(file for split in ("train", "test") for file in walk_files(path / split))
+    """A string that changes whenever any file the reader reads is added, removed or modified."""
     entries, prefix = [], 0 if path.parent == Path() else len(os.path.join(path.parent, ""))
-    for file in files:  # named <source folder>/train/<class>/<file>, whatever the working directory
+    for file in source_files(kind, path):  # named <source folder>/train/<class>/<file>, whatever the working directory
         try:
-            stat = os.stat(file)
+            stat = os.stat(file)  # os.stat on strings: 4x faster than Path.stat on 32k files
         except OSError as error:  # a dangling or looping symlink: the reader lists it as unreadable
             entries.append(f"{file[prefix:]}\t{error.strerror}")
             continue
@@ -85,6 +79,9 @@ def load_fer(
         return cached
     records, rejected = read(path)
     log.info("Decoded %d faces of %s in %.1f s", len(records), path, time.perf_counter() - start)
+    if source_identity(kind, path) != key:  # a cache keyed to either state of the files would never be hit again
+        log.warning("%s changed while it was being read: not caching it (the next run decodes it again)", path)
+        return records, rejected
     try:
         save_cache(file, key, records, rejected)
     except OSError as error:  # a full disk, a read-only or unwritable data.cache_dir: the data is decoded already
@@ -109,7 +106,27 @@ def load_cache(file: Path, key: str) -> tuple[FaceRecords, list[Rejected]] | Non
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         log.warning("Cache %s is unreadable (%s); rebuilding it", file, error)
         return None
+    problem = malformed(records)
+    if problem:
+        log.warning("Cache %s %s; rebuilding it", file, problem)
+        return None
     return records, rejected
+
+
+def malformed(records: FaceRecords) -> str | None:
+    """What is wrong with cached arrays the reader could not have made (a damaged or hand-edited file), else None:
+    they would fail later, far from the cache (a label of 99 as an IndexError in training)."""
+    images, labels = records.images, records.labels
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (FACE_SIZE, FACE_SIZE):
+        return f"holds images of {images.dtype} {list(images.shape)}, expected uint8 [N, {FACE_SIZE}, {FACE_SIZE}]"
+    if not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1:
+        return f"holds labels of {labels.dtype} {list(labels.shape)}, expected integers [N]"
+    if {len(labels), len(records.origins), len(records.sources)} != {len(images)}:
+        return "holds arrays of different lengths (images, labels, origins, sources)"
+    outside = labels[(labels < 0) | (labels >= NUM_CLASSES)]
+    if outside.size:
+        return f"holds {outside.size} label(s) outside 0..{NUM_CLASSES - 1} (first: {outside[0]})"
+    return None
 
 
 def save_cache(file: Path, key: str, records: FaceRecords, rejected: list[Rejected]) -> None:

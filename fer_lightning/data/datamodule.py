@@ -122,8 +122,9 @@ def init_worker(worker_id: int, release: WorkerRelease | None = None) -> None:
 
 
 OnDevice = Literal["auto", True, False]
-# data.on_device=auto per device kind: what `python -m fer_lightning.bench sections=[paths]` measured faster there.
-ON_DEVICE_AUTO = {"cuda": True, "cpu": False}
+# data.on_device=auto per device kind: what `python -m fer_lightning.bench sections=[paths]` measured faster there
+# (docs/results.md: on a 2-core CPU too, the albumentations worker takes a core the training step needs).
+ON_DEVICE_AUTO = {"cuda": True, "cpu": True}
 
 
 class IndexBatch(NamedTuple):
@@ -207,11 +208,11 @@ class FERDataModule(LightningDataModule):
         crop_size: int | None = None,
         batch_size: int = 64,
         val_fraction: float = 0.1,
-        split_seed: int = 0,
+        split_seed: int = 42,
         augment: bool = False,
         augmentation: Mapping[str, A.BasicTransform] | None = None,
-        mean: float = 0.5,
-        std: float = 0.25,
+        mean: float = 0.5134,
+        std: float = 0.3066,
         clean: bool = True,
         cleaning: CleaningRules | None = None,
         unknown_classes: UnknownClasses = "error",

@@ -172,15 +172,34 @@ def check_class_folders(root: Path, unknown_classes: UnknownClasses) -> list[Pat
     return unknown
 
 
+def class_folder_entries(root: Path) -> list[tuple[Path, list[Path]]]:
+    """Each class folder of the seven under train/ and test/, with what the folder reader looks at in it: every entry
+    that is not hidden and not a folder, sorted. A link to a folder inside a class folder is a folder: skipped, never
+    followed (the cache key, data/cache.py, lists exactly these). A link to a file, or a dangling one, is an entry."""
+    found = []
+    for class_dir in class_folders(root):
+        if folder_class(class_dir.name) is None:
+            continue
+        with os.scandir(class_dir) as scan:
+            entries = sorted(Path(e.path) for e in scan if not e.name.startswith(".") and not is_folder(e))
+        found.append((class_dir, entries))
+    return found
+
+
+def is_folder(entry: os.DirEntry) -> bool:
+    """A folder or a link to one (``Path.is_dir``, mostly without a stat); a looping link is not one."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def list_folder_images(root: Path) -> tuple[list[Path], list[int], list[str], list[Rejected]]:
     """Image files under train/ and test/ with label and origin; other files come back rejected. Class folders
     that are none of the seven are left out: ``check_class_folders`` decides whether they stop the run."""
     files, labels, origins, rejected = [], [], [], []
-    for class_dir in class_folders(root):
+    for class_dir, children in class_folder_entries(root):
         split_dir, label = class_dir.parent, folder_class(class_dir.name)
-        if label is None:
-            continue
-        children = sorted(p for p in class_dir.iterdir() if not p.name.startswith(".") and not p.is_dir())
         entries = [p for p in children if p.is_file()]
         # A dangling or looping symlink (is_file() is False for both) is listed, never silently dropped.
         rejected += [
@@ -250,10 +269,26 @@ def to_gray8(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"))
 
 
+def unsupported_depth(image: Image.Image) -> str | None:
+    """Why an image's pixels cannot be read as 8-bit gray, else None: float pixels (a float TIFF, PIL's mode F) have no
+    range to scale from (convert("L") clips them, so a face in 0..1 would come out black and be dropped as blank),
+    nor have 32-bit integers beyond 16 bits."""
+    if image.mode == "F":
+        return "float pixels (PIL mode F): unsupported pixel depth, expected 8- or 16-bit integers"
+    if image.mode == "I":
+        pixels = np.asarray(image)
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+            return "32-bit integer pixels outside 0..65535: unsupported pixel depth, expected 8- or 16-bit integers"
+    return None
+
+
 def decode_face(path: Path) -> np.ndarray | Rejected:
     """One 48x48 grayscale face as uint8, or why it is not one."""
     try:
         with Image.open(path) as image:
+            depth = unsupported_depth(image)
+            if depth:
+                return Rejected(str(path), "unreadable", f"{image.format or 'an image'} of {depth}")
             face = to_gray8(image)
     except (UnidentifiedImageError, OSError) as error:
         return Rejected(str(path), "unreadable", f"not a readable image ({error})")

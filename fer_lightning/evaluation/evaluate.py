@@ -12,13 +12,12 @@ from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.core.checkpoints import store_temperature
 from fer_lightning.core.console import aligned_table
-from fer_lightning.core.figures import plt, write_png
 from fer_lightning.core.files import write_json
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.evaluation.calibration import fit_temperature
 from fer_lightning.evaluation.inference import TTA, TTA_MODES, predict_probabilities
+from fer_lightning.evaluation.predictions import split_predictions
 from fer_lightning.evaluation.reports import write_split_report
-from fer_lightning.evaluation.saliency import saliency_grid
 from fer_lightning.models.trained import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
@@ -42,40 +41,25 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         tta = choose_tta(trained, datamodule, cfg.eval.crop_fraction, out)
     temperature = calibrate(trained, datamodule, split, tta, cfg) if cfg.eval.calibrate else trained.temperature
     probabilities, true = predictions(trained, datamodule, split, tta, cfg.eval.crop_fraction)
-    title = f"{split} (tta={tta})"
     with SummaryWriter(str(out / "tensorboard")) as writer:
         metrics = write_split_report(
+            split_predictions(datamodule, split, probabilities, true),
             out,
-            datamodule.splits[split].sources,
-            true,
-            probabilities,
-            title,
-            writer,
+            instantiate(cfg.report),
+            title=f"{split} (tta={tta})",
             run_name=str(trained.path),
-            copy_in_train=datamodule.copy_in_train(split),
-            ece_bins=cfg.eval.ece_bins,
+            writer=writer,
+            net=trained.model.net,
+            transform=datamodule.transforms["val"],
             temperature=None if temperature == 1.0 else temperature,
         )
-        if cfg.eval.saliency_per_class:
-            figure = saliency_grid(
-                trained.model.net,
-                datamodule.splits[split].images,
-                datamodule.transforms["val"],
-                true,
-                probabilities,
-                cfg.eval.saliency_per_class,
-                split,
-            )
-            write_png(figure, out / "gradcam.png")
-            writer.add_figure(f"{title}/gradcam", figure)
-            plt.close(figure)
     log.info(
-        "%s split (tta=%s, %d faces): accuracy %.2f%%, macro F1 %.4f",
+        "%s split (tta=%s, %d faces): accuracy %.2f%%, macro F1 %.2f%%",
         split,
         tta,
         len(true),
-        100 * metrics["accuracy"],
-        metrics["macro_f1"],
+        100 * metrics["acc"],
+        100 * metrics["f1"],
     )
     log.info(
         "%s on %s, %s split:\n%s", trained.path, data_cfg.root or "synthetic", split, aligned_table(headline(metrics))
@@ -87,7 +71,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 def headline(metrics: dict[str, float]) -> dict[str, float]:
     """The numbers eval's summary shows; per-class F1, weighted averages and the leakage split stay in the report
     (report.md, metrics.json)."""
-    detail = ("f1_", "weighted_", "images_", "accuracy_", "macro_f1_", "classes_present")
+    detail = ("f1_", "weighted_", "images_", "acc_", "classes_present")
     return {name: value for name, value in metrics.items() if not name.startswith(detail)}
 
 

@@ -1,7 +1,11 @@
-"""The report of a model's predictions on one split: classification_report.csv/.md, confusion_matrix.png,
-reliability_diagram.png, predictions.csv, metrics.json (and the same figures and table in TensorBoard).
+"""The report of a model's predictions on one split: classification_report.csv/.md, predictions.csv, metrics.json,
+confusion_matrix.png, reliability_diagram.png, misclassified.png, gradcam.png (and the same figures, the table and the
+per-class PR curves in TensorBoard).
 
-Written by ``python -m fer_lightning.eval`` and at the end of every training run, from predictions made once.
+One pipeline, written by ``python -m fer_lightning.eval`` and at the end of every training run, from predictions made
+once: the numbers (``split_report``, nothing drawn), their rendering (``report_text``, ``report_figures``,
+evaluation/figures.py), the writing (``write_report_files``, ``write_figures``); ``write_split_report`` does the three.
+Metrics are named as Lightning logs them (``acc``, ``f1``, ...), so training's ``test/acc`` is the report's ``acc``.
 Macro averages in a report run over the classes present in the evaluated split's true labels (a class never
 predicted counting with precision 0), as in the logged metrics (models/classifier.py); on FER-2013 all seven are
 present; on another dataset without, say, neutral, the absent class is named with how often it was
@@ -13,14 +17,18 @@ temperature fitted on val, the ECE after scaling too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
-from fer_lightning.core.figures import confusion_matrix_figure, plt, write_png
+from fer_lightning.core.figures import confusion_matrix_figure
 from fer_lightning.core.files import write_csv, write_json, write_text
 from fer_lightning.evaluation.calibration import (
     apply_temperature,
@@ -29,6 +37,8 @@ from fer_lightning.evaluation.calibration import (
     reliability_bins,
     reliability_figure,
 )
+from fer_lightning.evaluation.figures import face_figures, log_pr_curves, tensorboard_tag, write_figures
+from fer_lightning.evaluation.predictions import ReportSettings, SplitPredictions
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +89,8 @@ def leakage_metrics(true: np.ndarray, predicted: np.ndarray, copy_in_train: np.n
         metrics[f"images_{name}"] = int(mask.sum())
         if mask.any():
             report = classification_report(true[mask], predicted[mask], present_classes(true[mask]))
-            metrics[f"accuracy_{name}"] = float(report.loc["accuracy", "f1"])
-            metrics[f"macro_f1_{name}"] = float(report.loc["macro avg", "f1"])
+            metrics[f"acc_{name}"] = float(report.loc["accuracy", "f1"])
+            metrics[f"f1_{name}"] = float(report.loc["macro avg", "f1"])
     return metrics
 
 
@@ -125,38 +135,64 @@ def extra_markdown(metrics: dict[str, float], absent: dict[str, int], ece_bins: 
             "",
             "| faces | count | accuracy | macro F1 |",
             "|:--|--:|--:|--:|",
-            f"| all | {int(metrics['images']):,} | {metrics['accuracy']:.4f} | {metrics['macro_f1']:.4f} |",
+            f"| all | {int(metrics['images']):,} | {metrics['acc']:.4f} | {metrics['f1']:.4f} |",
         ]
         for name, label in (("copy_in_train", "with a copy in train"), ("no_copy", "without")):
-            if f"accuracy_{name}" in metrics:
+            if f"acc_{name}" in metrics:
                 lines.append(
-                    f"| {label} | {int(metrics[f'images_{name}']):,} | {metrics[f'accuracy_{name}']:.4f} | "
-                    f"{metrics[f'macro_f1_{name}']:.4f} |"
+                    f"| {label} | {int(metrics[f'images_{name}']):,} | {metrics[f'acc_{name}']:.4f} | "
+                    f"{metrics[f'f1_{name}']:.4f} |"
                 )
             else:
                 lines.append(f"| {label} | 0 | | |")
     return "\n".join(lines) + "\n"
 
 
-def write_split_report(
-    out_dir: Path,
-    sources: np.ndarray,
-    true: np.ndarray,
-    probabilities: np.ndarray,
-    title: str,
-    writer=None,
-    run_name: str | None = None,
-    copy_in_train: np.ndarray | None = None,
-    ece_bins: int = 15,
-    temperature: float | None = None,
+@dataclass(frozen=True)
+class SplitReport:
+    """A split's numbers, computed once (``split_report``): the table, the metrics, the reliability curves and the
+    per-face rows; every file and figure is rendered from it."""
+
+    title: str
+    run_name: str | None
+    table: pd.DataFrame  # classification_report.csv
+    metrics: dict[str, float]  # metrics.json
+    absent: dict[str, int]  # classes absent from the labels -> how often they were predicted
+    reliability: dict[str, pd.DataFrame]  # the model's curve, and the temperature-scaled one when there is one
+    ece_bins: int
+    rows: pd.DataFrame  # predictions.csv
+
+
+def split_metrics(
+    table: pd.DataFrame, true: np.ndarray, probabilities: np.ndarray, absent: dict[str, int], ece_bins: int
 ) -> dict[str, float]:
-    """All report files for one split into ``out_dir`` (and TensorBoard when ``writer`` is given, under ``title``).
-    The confusion matrix is titled with the split's accuracy and ``run_name``, so a PNG or card seen alone says
-    whose it is. ``copy_in_train``: per face, whether an exact copy is in the train split (leakage-aware numbers
-    and a predictions.csv column); ``temperature``: one fitted on val, whose ECE after scaling is reported too
-    (predictions.csv keeps the model's own probabilities, as predict gives them)."""
-    predicted = probabilities.argmax(1)
-    report = classification_report(true, predicted, present_classes(true))
+    """The numbers of a split under the names Lightning logs them by (models/classifier.py ``log_stage``): ``acc``;
+    ``precision``, ``recall``, ``f1`` as macro averages over the classes present; ``f1_<emotion>``; then what only a
+    report has (weighted averages, calibration, how many faces)."""
+    return {
+        "acc": float(table.loc["accuracy", "f1"]),
+        **{m: float(table.loc["macro avg", m]) for m in ("precision", "recall", "f1")},
+        **{f"weighted_{m}": float(table.loc["weighted avg", m]) for m in ("precision", "recall", "f1")},
+        **{f"f1_{name}": float(table.loc[name, "f1"]) for name in EMOTIONS},
+        "images": int(len(true)),
+        "classes_present": int(len(present_classes(true))),
+        **{f"predicted_absent_{name}": count for name, count in absent.items()},
+        "ece": expected_calibration_error(probabilities, true, ece_bins),
+        "nll": negative_log_likelihood(probabilities, true),
+    }
+
+
+def split_report(
+    predictions: SplitPredictions,
+    title: str,
+    ece_bins: int,
+    run_name: str | None = None,
+    temperature: float | None = None,
+) -> SplitReport:
+    """Every number of one split's report, nothing drawn or written. ``temperature``: one fitted on val, whose ECE
+    after scaling is reported too (the rows keep the model's own probabilities, as predict gives them)."""
+    true, probabilities, predicted = predictions.true, predictions.probabilities, predictions.predicted
+    table = classification_report(true, predicted, present_classes(true))
     absent = absent_predictions(true, predicted)
     if absent:
         log.warning(
@@ -168,29 +204,7 @@ def write_split_report(
             NUM_CLASSES,
             ", ".join(absent),
         )
-    predictions = pd.DataFrame(
-        {
-            "source": sources,
-            "true": [EMOTIONS[y] for y in true],
-            "predicted": [EMOTIONS[y] for y in predicted],
-            **({"copy_in_train": copy_in_train.astype(bool)} if copy_in_train is not None else {}),
-            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
-        }
-    )
-    metrics = {
-        "accuracy": float(report.loc["accuracy", "f1"]),
-        **{
-            f"{avg.split()[0]}_{m}": float(report.loc[avg, m])
-            for avg in ("macro avg", "weighted avg")
-            for m in ("precision", "recall", "f1")
-        },
-        **{f"f1_{name}": float(report.loc[name, "f1"]) for name in EMOTIONS},
-        "images": int(len(true)),
-        "classes_present": int(len(present_classes(true))),
-        **{f"predicted_absent_{name}": count for name, count in absent.items()},
-        "ece": expected_calibration_error(probabilities, true, ece_bins),
-        "nll": negative_log_likelihood(probabilities, true),
-    }
+    metrics = split_metrics(table, true, probabilities, absent, ece_bins)
     curves = {"model": reliability_bins(probabilities, true, ece_bins)}
     if temperature is not None:
         calibrated = apply_temperature(probabilities, temperature)
@@ -200,31 +214,81 @@ def write_split_report(
             nll_calibrated=negative_log_likelihood(calibrated, true),
         )
         curves[f"temperature {temperature:.2f} (fitted on val)"] = reliability_bins(calibrated, true, ece_bins)
-    if copy_in_train is not None:
-        metrics.update(leakage_metrics(true, predicted, copy_in_train.astype(bool)))
-    figure = confusion_matrix_figure(
-        confusion_counts(true, predicted),
-        EMOTIONS,
-        title=f"{title}: accuracy {metrics['accuracy']:.1%} ({len(true):,} faces)",
-        subtitle=run_name,
+    copies = predictions.copy_in_train
+    if copies is not None:
+        metrics.update(leakage_metrics(true, predicted, copies.astype(bool)))
+    rows = pd.DataFrame(
+        {
+            "source": predictions.sources,
+            "true": [EMOTIONS[y] for y in true],
+            "predicted": [EMOTIONS[y] for y in predicted],
+            **({"copy_in_train": copies.astype(bool)} if copies is not None else {}),
+            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(EMOTIONS)},
+        }
     )
-    calibrated_title = f", {metrics['ece_calibrated']:.3f} after T" if temperature is not None else ""
-    reliability = reliability_figure(
-        curves, f"{title}: ECE {metrics['ece']:.3f}{calibrated_title} ({ece_bins} bins)", subtitle=run_name
+    return SplitReport(title, run_name, table, metrics, absent, curves, ece_bins, rows)
+
+
+def report_text(report: SplitReport) -> str:
+    """classification_report.md: the table, then the sections beneath it."""
+    leakage = "images_copy_in_train" in report.metrics
+    return report_markdown(report.table, report.title, report.run_name) + extra_markdown(
+        report.metrics, report.absent, report.ece_bins, leakage
     )
-    write_csv(report, out_dir / "classification_report.csv", index=True)
-    markdown = report_markdown(report, title, run_name) + extra_markdown(
-        metrics, absent, ece_bins, copy_in_train is not None
+
+
+def report_figures(report: SplitReport) -> dict[str, Figure]:
+    """The confusion matrix (titled with the split's accuracy and the run, so a PNG seen alone says whose it is) and
+    the reliability diagram."""
+    metrics, title = report.metrics, report.title
+    calibrated = f", {metrics['ece_calibrated']:.3f} after T" if "ece_calibrated" in metrics else ""
+    counts = confusion_counts(
+        report.rows["true"].map(EMOTIONS.index).to_numpy(), report.rows["predicted"].map(EMOTIONS.index).to_numpy()
     )
-    write_text(markdown, out_dir / "classification_report.md")
-    write_csv(predictions, out_dir / "predictions.csv")
-    write_png(figure, out_dir / "confusion_matrix.png")
-    write_png(reliability, out_dir / "reliability_diagram.png")
-    write_json({**metrics, "absent_classes": list(absent)}, out_dir / "metrics.json")
+    return {
+        "confusion_matrix": confusion_matrix_figure(
+            counts,
+            EMOTIONS,
+            title=f"{title}: accuracy {metrics['acc']:.1%} ({int(metrics['images']):,} faces)",
+            subtitle=report.run_name,
+        ),
+        "reliability_diagram": reliability_figure(
+            report.reliability,
+            f"{title}: ECE {metrics['ece']:.3f}{calibrated} ({report.ece_bins} bins)",
+            subtitle=report.run_name,
+        ),
+    }
+
+
+def write_report_files(report: SplitReport, out_dir: Path) -> None:
+    """classification_report.csv and .md, predictions.csv and metrics.json, each written whole or not at all."""
+    write_csv(report.table, out_dir / "classification_report.csv", index=True)
+    write_text(report_text(report), out_dir / "classification_report.md")
+    write_csv(report.rows, out_dir / "predictions.csv")
+    write_json({**report.metrics, "absent_classes": list(report.absent)}, out_dir / "metrics.json")
+
+
+def write_split_report(
+    predictions: SplitPredictions,
+    out_dir: Path,
+    settings: ReportSettings,
+    title: str | None = None,
+    run_name: str | None = None,
+    writer: SummaryWriter | None = None,
+    step: int = 0,
+    net: nn.Module | None = None,
+    transform: Callable[..., dict] | None = None,
+    temperature: float | None = None,
+) -> dict[str, float]:
+    """One split's report, the same from train and eval: its numbers, the files, and every figure (confusion matrix,
+    reliability diagram; with ``predictions.faces``, the misclassified faces, and with ``net`` and ``transform``, the
+    Grad-CAM grid) as PNG and, given a ``writer``, in TensorBoard under ``<split>/`` at ``step`` beside the table and
+    the per-class PR curves. Returns the metrics."""
+    report = split_report(predictions, title or predictions.split, settings.ece_bins, run_name, temperature)
+    write_report_files(report, out_dir)
+    figures = report_figures(report) | face_figures(predictions, settings, net, transform)
+    write_figures(figures, out_dir, writer, predictions.split, step)
     if writer is not None:
-        writer.add_figure(f"{title}/confusion_matrix", figure)
-        writer.add_figure(f"{title}/reliability_diagram", reliability)
-        writer.add_text(f"{title}/classification_report", markdown)
-    plt.close(figure)
-    plt.close(reliability)
-    return metrics
+        writer.add_text(tensorboard_tag(f"{predictions.split}/classification_report"), report_text(report), step)
+        log_pr_curves(writer, predictions, step)
+    return report.metrics

@@ -22,6 +22,7 @@ from torchmetrics.classification import (
 )
 
 from fer_lightning.core.classes import EMOTIONS, NUM_CLASSES
+from fer_lightning.core.lightning_private import compile_or_run_eagerly, restarted_mid_epoch
 from fer_lightning.core.validation import check_value
 
 NetBuilder = Callable[..., nn.Module]
@@ -56,7 +57,8 @@ class EmotionClassifier(LightningModule):
     ``net`` is a partial builder called with ``num_classes``, ``dropout``, ``pretrained`` and
     ``weights_path``, so these and the learning rate are plain hyperparameters of this module that a
     sweep sets directly (``model.lr=...``, ``model.dropout=...``). The optimizer gets two parameter
-    groups, head at ``lr`` and backbone at ``lr * backbone_lr_ratio`` (see FreezeBackbone).
+    groups, head at ``lr`` and backbone at ``lr * backbone_lr_ratio`` (see FreezeBackbone). ``teacher``: a trained
+    model to distil from (training/run.py loads ``model.teacher``'s checkpoint and hands it in).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class EmotionClassifier(LightningModule):
         net: NetBuilder,
         optimizer: OptimizerBuilder,
         lr: float = 1e-3,
-        weight_decay: float = 0.0,
+        weight_decay: float = 1e-4,
         backbone_lr_ratio: float = 1.0,
         dropout: float = 0.5,
         pretrained: bool = False,
@@ -77,7 +79,7 @@ class EmotionClassifier(LightningModule):
         channels_last: bool = True,
         batch_mix: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
         compile: bool = False,
-        teacher: str | None = None,
+        teacher: nn.Module | None = None,
         distill_weight: float = 0.5,
         distill_temperature: float = 2.0,
         finite_check_every_n_steps: int = 50,
@@ -91,15 +93,17 @@ class EmotionClassifier(LightningModule):
         check_value("model.distill_weight", distill_weight, float, 0, 1)
         check_value("model.distill_temperature", distill_temperature, float, 0, low_open=True)
         check_value("model.finite_check_every_n_steps", finite_check_every_n_steps, int, 1)
-        # Builders stay out of the checkpoint's hyperparameters: they would make it unloadable with
+        if teacher is not None and not isinstance(teacher, nn.Module):
+            raise TypeError(f"teacher={teacher!r}: a trained nn.Module (training/run.py loads model.teacher's file)")
+        # Builders and the teacher stay out of the checkpoint's hyperparameters: they would make it unloadable with
         # torch.load(weights_only=True). The run's whole config is stored beside them instead (StoreConfig).
-        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "batch_mix"])
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "batch_mix", "teacher"])
         self.optimizer_builder = optimizer
         self.scheduler_builder = scheduler
         self.batch_mix = batch_mix
-        # The teacher (on_fit_start) sits in a tuple: not a submodule, so it stays out of the checkpoints, the optimizer
-        # and the model summary.
-        self.teacher: tuple[nn.Module, ...] = ()
+        # The teacher sits in a tuple: not a submodule, so it stays out of the checkpoints, the optimizer and the model
+        # summary (and so out of .to(): on_fit_start moves it).
+        self.teacher: tuple[nn.Module, ...] = (teacher.eval().requires_grad_(False),) if teacher is not None else ()
         self.net = net(num_classes=NUM_CLASSES, dropout=dropout, pretrained=pretrained, weights_path=weights_path)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -133,9 +137,7 @@ class EmotionClassifier(LightningModule):
     def configure_model(self) -> None:
         """``model.compile=true``: the net through torch.compile (in place: checkpoint keys stay the same)."""
         if self.hparams.compile and not getattr(self, "_compiled", False):
-            # Where compiling fails (no C++ compiler, an unsupported op), dynamo warns and runs the net eagerly.
-            torch._dynamo.config.suppress_errors = True
-            self.net.compile()
+            compile_or_run_eagerly(self.net)
             self._compiled = True
 
     def setup(self, stage: str) -> None:
@@ -176,20 +178,9 @@ class EmotionClassifier(LightningModule):
         )
 
     def on_fit_start(self) -> None:
-        """``model.teacher``: the trained checkpoint loaded (never run as code: models/trained.py), frozen, on this
-        run's device; its input side must be the net's."""
-        if not self.hparams.teacher or self.teacher:
-            return
-        from fer_lightning.models.trained import LoadedCheckpoint  # trained.py imports this module
-
-        teacher = LoadedCheckpoint.load(self.hparams.teacher, device=str(self.device)).model.requires_grad_(False)
-        sides = getattr(teacher.net, "input_size", None), getattr(self.net, "input_size", None)
-        if sides[0] != sides[1]:
-            raise ValueError(
-                f"model.teacher={self.hparams.teacher} takes {sides[0]}-pixel faces, this run's net {sides[1]}: "
-                "a teacher is trained on the same input (data.image_size, data.crop_size)"
-            )
-        self.teacher = (teacher.eval(),)
+        """The teacher, on this run's device (it is no submodule, so Lightning does not move it)."""
+        if self.teacher:
+            self.teacher = (self.teacher[0].to(self.device),)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """The loss, checked for divergence: on a CPU every step (before the optimizer spreads NaN into the weights);
@@ -241,20 +232,24 @@ class EmotionClassifier(LightningModule):
         metrics.reset()
         loss.reset()
         accuracy = f"{stage}/acc"
-        # Test numbers are single points: they go to the HPARAMS table and the report, not to line charts.
-        curves = stage != "test"
-        self.log_dict({name: value for name, value in values.items() if name != accuracy}, logger=curves)
-        self.log(accuracy, values[accuracy], prog_bar=True, logger=curves)
+        self.log_dict({name: value for name, value in values.items() if name != accuracy})
+        self.log(accuracy, values[accuracy], prog_bar=True)
         # Epoch metrics are drawn against the epoch (Lightning takes a logged "step" as the x value), so the jobs
-        # of a batch-size sweep line up.
-        self.log("step", float(self.current_epoch))
+        # of a batch-size sweep line up; test's numbers sit at the last epoch's step.
+        self.log("step", float(self.epoch_number))
         return values
+
+    @property
+    def epoch_number(self) -> int:
+        """Epochs counted from 1, as the log lines, the progress bar and the figures count them: the epoch being
+        trained or validated; at test, the last one trained."""
+        return self.current_epoch + (0 if self.trainer.testing else 1)
 
     def on_train_start(self) -> None:
         """Resumed mid-epoch (an interrupt's last.ckpt, a requeued SLURM job), the lr of the epoch it goes on with is
         logged here: Lightning skips on_train_epoch_start then (the schedule is already rebuilt by then: callbacks'
         on_train_start run before the module's)."""
-        if self.trainer.fit_loop.restarted_mid_epoch:
+        if restarted_mid_epoch(self.trainer):
             self.on_train_epoch_start()
 
     def on_train_epoch_start(self) -> None:

@@ -22,7 +22,7 @@ class ScratchCNN(nn.Module):
         dropout: float,
         image_size: int = 48,
         in_channels: int = 1,
-        channels: Sequence[int] = (64, 128, 256, 512),
+        channels: Sequence[int] = (32, 64, 128, 256),
         convs_per_block: int = 2,
         block_dropout: float = 0.25,
         dense: Sequence[int] = (256,),

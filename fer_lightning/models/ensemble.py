@@ -33,8 +33,7 @@ SHARED_DATA = ("image_size", "crop_size", "mean", "std", "split_seed", "val_frac
 
 class MeanOfNets(nn.Module):
     """The mean of the members' log-probabilities: a vector of logits, so softmax, temperature and TTA treat the
-    ensemble as one net. (On val it scores as the mean of their probabilities does, within 0.2 points, for the
-    two 120-epoch runs of scratch_best.)"""
+    ensemble as one net (how it compares with the mean of their probabilities: docs/results.md)."""
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()

@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 
+log = logging.getLogger(__name__)
+
 
 def warmup_cosine(
-    optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.05, final_ratio: float = 0.0
+    optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.03, final_ratio: float = 0.0
 ) -> LambdaLR:
     """Linear warm-up from 0 over ``warmup_fraction`` of the run, then a cosine down to ``final_ratio`` of each lr.
 
@@ -37,3 +41,31 @@ def one_cycle(optimizer: Optimizer, total_steps: int, pct_start: float = 0.25, *
     """
     peaks = [group.get("max_lr", group["lr"]) for group in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr=peaks, total_steps=total_steps, pct_start=pct_start, **options)
+
+
+def check_horizon(trainer: DictConfig, model: DictConfig) -> None:
+    """A schedule that runs over the run's length needs one, before anything is fitted: with
+    ``trainer.max_epochs=-1`` (no limit) an epoch schedule over ``trainer.max_epochs`` (CosineAnnealingLR's T_max=-1)
+    would swing the lr between its peak and 0 every epoch, and a per-step one would be told an infinite number of
+    steps. A per-step schedule takes its length from ``trainer.max_steps`` when that is given (logged); a time budget
+    (``trainer.max_time``) gives no length. Schedules without a horizon (plateau) need none."""
+    scheduler = model.get("scheduler")
+    epochs = trainer.get("max_epochs")
+    if scheduler is None or (isinstance(epochs, int) and epochs > 0):
+        return
+    steps = trainer.get("max_steps") or -1
+    target = OmegaConf.select(scheduler, "_target_", default="?")
+    if model.get("scheduler_interval") == "step":
+        if steps > 0:
+            log.info("The lr schedule %s runs over trainer.max_steps=%d (trainer.max_epochs=%s)", target, steps, epochs)
+            return
+        raise ValueError(
+            f"trainer.max_epochs={epochs} (no limit): the lr schedule {target} runs over the run's steps and needs a "
+            "length: give trainer.max_epochs=<n>, or +trainer.max_steps=<n> (trainer.max_time gives it none)"
+        )
+    if "trainer.max_epochs" in str(OmegaConf.to_container(scheduler, resolve=False)):
+        raise ValueError(
+            f"trainer.max_epochs={epochs} (no limit): the lr schedule {target} runs over trainer.max_epochs; give "
+            "trainer.max_epochs=<n>, or a schedule without a horizon (model/scheduler=plateau), or a per-step one "
+            "(model/scheduler=warmup_cosine or one_cycle) with +trainer.max_steps=<n> (trainer.max_time gives none)"
+        )

@@ -36,8 +36,9 @@ class LoadedCheckpoint:
         path = runs.find_checkpoint(ckpt_path, root)
         checkpoint = read_checkpoint(path)
         cfg = trusted_config(checkpoint, path)
-        # The weights come from the checkpoint: never ask the network for ImageNet weights again.
-        model = instantiate(cfg.model, pretrained=False, weights_path=None)
+        # The weights come from the checkpoint: never ask the network for ImageNet weights again; a distilled model's
+        # teacher is not needed to run it.
+        model = instantiate(cfg.model, pretrained=False, weights_path=None, teacher=None)
         try:
             model.load_state_dict(checkpoint["state_dict"])  # copies into the float32 parameters
         except RuntimeError as error:  # "Error(s) in loading state_dict ...:" then one line per mismatch

@@ -23,7 +23,8 @@ class TransferNet(nn.Module):
     """``backbone`` maps an image to a feature vector; ``head`` is new: Dropout -> Linear(num_classes).
 
     ``scale`` and ``shift`` (per input channel) map the data pipeline's normalised gray image to the
-    backbone's expected input; ``repeat_gray`` copies the gray channel into three first.
+    backbone's expected input; ``repeat_gray`` copies the gray channel into three first. ``input_size``: the side of
+    the faces it is given (the model summary counts its FLOPs at that side).
     """
 
     def __init__(
@@ -35,8 +36,10 @@ class TransferNet(nn.Module):
         repeat_gray: bool,
         scale: Tensor,
         shift: Tensor,
+        input_size: int | None = None,
     ) -> None:
         super().__init__()
+        self.input_size = input_size
         self.backbone = backbone
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, num_classes))
         self.repeat_gray = repeat_gray
@@ -113,9 +116,10 @@ def _with_head(
     gray: GrayMode,
     data_mean: float,
     data_std: float,
+    image_size: int,
 ) -> TransferNet:
     scale, shift = _input_mapping(weights, imagenet, gray, data_mean, data_std)
-    return TransferNet(backbone, features, num_classes, dropout, gray == "repeat", scale, shift)
+    return TransferNet(backbone, features, num_classes, dropout, gray == "repeat", scale, shift, image_size)
 
 
 def vgg16(
@@ -125,8 +129,9 @@ def vgg16(
     weights_path: str | None = None,
     weights: str = "VGG16_Weights.IMAGENET1K_V1",
     gray: GrayMode = "fold",
-    data_mean: float = 0.5,
-    data_std: float = 0.25,
+    data_mean: float = 0.5134,
+    data_std: float = 0.3066,
+    image_size: int = 48,
 ) -> TransferNet:
     """VGG16's conv features, global-average-pooled to 512 (ImageNet's 4096-wide dense layers are dropped)."""
     net = _torchvision(models.vgg16, weights, pretrained, weights_path)
@@ -134,7 +139,7 @@ def vgg16(
         net.features[0] = fold_to_gray(net.features[0])
     backbone = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     imagenet = pretrained or bool(weights_path)
-    return _with_head(backbone, 512, num_classes, dropout, imagenet, weights, gray, data_mean, data_std)
+    return _with_head(backbone, 512, num_classes, dropout, imagenet, weights, gray, data_mean, data_std, image_size)
 
 
 def resnet50(
@@ -144,8 +149,9 @@ def resnet50(
     weights_path: str | None = None,
     weights: str = "ResNet50_Weights.IMAGENET1K_V2",
     gray: GrayMode = "fold",
-    data_mean: float = 0.5,
-    data_std: float = 0.25,
+    data_mean: float = 0.5134,
+    data_std: float = 0.3066,
+    image_size: int = 48,
 ) -> TransferNet:
     """ResNet50 up to its global pool (2048 features); its ImageNet fc is replaced by the new head."""
     net = _torchvision(models.resnet50, weights, pretrained, weights_path)
@@ -153,4 +159,4 @@ def resnet50(
         net.conv1 = fold_to_gray(net.conv1)
     net.fc = nn.Identity()
     imagenet = pretrained or bool(weights_path)
-    return _with_head(net, 2048, num_classes, dropout, imagenet, weights, gray, data_mean, data_std)
+    return _with_head(net, 2048, num_classes, dropout, imagenet, weights, gray, data_mean, data_std, image_size)

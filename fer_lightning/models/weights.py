@@ -9,6 +9,8 @@ import torch
 import torchvision
 from torch import nn
 
+from fer_lightning.core.errors import WeightsUnavailable
+
 
 def load_checked(module: nn.Module, state_dict: dict[str, torch.Tensor], origin: str) -> None:
     """Strict load whose error names the weights' origin, so a wrong file never half-loads."""
@@ -39,7 +41,7 @@ def imagenet_state_dict(weights_name: str) -> dict[str, torch.Tensor]:
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
     except OSError as error:  # URLError, socket and HTTP errors are all OSErrors
-        raise RuntimeError(
+        raise WeightsUnavailable(
             f"could not download {weights_name} from {weights.url} ({error}). Without network, put the file "
             f"{file.name} into {file.parent} (set TORCH_HOME to move it), "
             f"or pass model.weights_path=<path to {file.name}>; "

@@ -97,6 +97,14 @@ def model_card(trained: LoadedCheckpoint) -> dict[str, Any]:
     } | ({"members": list(trained.members)} if trained.members else {})
 
 
+def default_name(trained: LoadedCheckpoint, settings: DictConfig) -> str:
+    """``fer_<net>.onnx``, ``fer_<net>.torchscript.pt``, ``fer_<net>.<float16|int8>.pt``: each format (and weight
+    storage) its own name, so exports of one model into one folder never overwrite each other."""
+    net = trained.config.model.net._target_.rsplit(".", 1)[-1]
+    kind = {"onnx": "", "torchscript": ".torchscript", "weights": f".{settings.weights}"}[settings.format]
+    return f"fer_{net}{kind}{FORMATS[settings.format]}"
+
+
 def export(cfg: DictConfig) -> Path:
     """Write the model file (checked against PyTorch before it appears) and <file>.classes.json; return its path."""
     settings = cfg.export
@@ -105,11 +113,10 @@ def export(cfg: DictConfig) -> Path:
     check_weight_storage(settings.weights)  # before loading: the value is checked for every format
     trained = LoadedCheckpoint.load(cfg.ckpt_path, cfg.paths.root, device="cpu")  # exporters trace on the CPU
     serving, card = serving_model(trained), model_card(trained)
-    name = trained.config.model.net._target_.rsplit(".", 1)[-1]
     file = (
         Path(settings.file).expanduser()
         if settings.file
-        else Path(cfg.paths.output_dir) / f"fer_{name}{FORMATS[settings.format]}"
+        else Path(cfg.paths.output_dir) / default_name(trained, settings)
     )
 
     def write(tmp: Path) -> None:
@@ -151,11 +158,33 @@ def quiet_jit() -> Iterator[None]:
         yield
 
 
+class CheckedFaces(nn.Module):
+    """The traced model behind a scripted check of its input, so a wrong shape or type is named in one message
+    (a trace keeps no Python checks: a (N, 48, 48) batch would fail in a matmul deep inside the net)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.side = model, FACE_SIZE
+
+    def forward(self, faces: Tensor) -> Tensor:
+        if faces.dim() != 4 or faces.size(1) != 1 or faces.size(2) != self.side or faces.size(3) != self.side:
+            raise ValueError(
+                "expected faces of shape (N, 1, 48, 48), gray values 0..255 in float32; got shape " + str(faces.shape)
+            )
+        if faces.dtype != torch.float32 and faces.dtype != torch.uint8:
+            raise ValueError("expected faces in float32 (or uint8), gray values 0..255; got " + str(faces.dtype))
+        return self.model(faces)
+
+
 def save_torchscript(serving: ServingModel, card: dict[str, Any], path: Path) -> None:
-    """Traced (a CNN has no data-dependent control flow); the batch size of the example does not stick."""
+    """Traced (a CNN has no data-dependent control flow; the batch size of the example does not stick) and wrapped in
+    a scripted input check (``CheckedFaces``). The weights need no gradient, so the outputs need none either: a caller
+    takes ``.numpy()`` of them without ``.detach()``."""
+    serving.requires_grad_(False)
     with torch.no_grad(), quiet_jit():
         traced = torch.jit.trace(serving, example_faces(2))
-    traced.save(str(path), _extra_files={"classes.json": json.dumps(card)})
+        scripted = torch.jit.script(CheckedFaces(traced))
+    scripted.save(str(path), _extra_files={"classes.json": json.dumps(card)})
 
 
 def save_onnx(serving: ServingModel, card: dict[str, Any], path: Path, opset: int, dynamo: bool) -> None:

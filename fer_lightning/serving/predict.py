@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from fer_lightning.core.classes import EMOTIONS
+from fer_lightning.core.errors import UserInputError
 from fer_lightning.core.files import write_atomically, write_csv, write_json
 from fer_lightning.data.readers import IMAGE_SUFFIXES
 from fer_lightning.models.trained import LoadedCheckpoint
@@ -30,6 +31,10 @@ from fer_lightning.serving.video import VideoSource, VideoWriter, camera_index, 
 log = logging.getLogger(__name__)
 
 SKIPPED_COLUMNS = ["file", "reason"]
+# Containers a video usually comes in: such a file OpenCV cannot decode is an unreadable video, not "not an image".
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts")
+# Why a file gives no face though it was read: not a failure of the input (predict exits 0 when every file is so).
+NO_FACE = "no face found"
 SKIPPED_FRAME_COLUMNS = ["file", "frame", "time", "reason"]
 
 
@@ -90,7 +95,12 @@ def faces_in(file: Path, recognizer: EmotionRecognizer) -> tuple[list[FoundFace]
         reason = problem or ("unreadable image" if file.suffix.lower() in IMAGE_SUFFIXES else "not an image")
         if reason == "not an image" and is_video(file):
             reason = "a video: give it alone as input="
+        elif reason == "not an image" and file.suffix.lower() in VIDEO_SUFFIXES:
+            reason = "unreadable video (OpenCV cannot decode it)"
         return [], [{"file": str(file), "reason": reason}]
+    small = recognizer.too_small(image)
+    if small:
+        return [], [{"file": str(file), "reason": small}]
     found = recognizer.find_faces(image)
     if not found:
         return [], [{"file": str(file), "reason": no_face_reason(image)}]  # with a hint for a face crop
@@ -118,6 +128,20 @@ def prediction_table(faces: list[FoundFace], probabilities: np.ndarray) -> pd.Da
     table["face"] = [face.index for face in faces]
     table.insert(0, "file", [str(face.file) for face in faces])
     return table
+
+
+def face_lines(table: pd.DataFrame, limit: int, top: int = 3) -> list[str]:
+    """What a user looks for first, a line per face (the first ``limit``): the file, the face's number and box, the
+    emotion predicted and the runners-up, in percent; then how many more faces the tables hold."""
+    probabilities = table[[f"p_{name}" for name in EMOTIONS]].to_numpy()
+    lines = []
+    for row, p in zip(table.head(limit).itertuples(index=False), probabilities, strict=False):
+        ranked = np.argsort(-p)[:top]
+        guesses = ", ".join(f"{EMOTIONS[i]} {p[i]:.0%}" for i in ranked)
+        lines.append(f"{Path(row.file).name} face {row.face} at ({row.x}, {row.y}) {row.w}x{row.h}: {guesses}")
+    if len(table) > limit:
+        lines.append(f"... {len(table) - limit} more faces in predictions.csv (predict.print_faces={limit})")
+    return lines
 
 
 def annotated_path(file: Path, root: Path, out: Path, image_format: str | None, folder: str = "annotated") -> Path:
@@ -227,6 +251,8 @@ def video_input(source: str) -> Path | int | None:
     if camera is not None:
         return camera
     path = Path(source).expanduser()
+    if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES and not is_video(path):
+        raise ValueError(f"input={source}: an unreadable video (OpenCV cannot decode it; a damaged or cut file?)")
     return path if path.is_file() and unreadable(path) == "not an image" and is_video(path) else None
 
 
@@ -353,6 +379,8 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         explain(recognizer, faces, table, root, out, settings)
     elif settings.explain:
         log.warning("predict.explain=true: Grad-CAM maps are written for images, not for video frames")
+    if video is None and settings.print_faces and len(table):
+        log.info("Faces (emotion, then the runners-up):\n%s", "\n".join(face_lines(table, settings.print_faces)))
     log.info(
         "%d faces in %d of %d %s on %s -> %s%s",
         len(table),
@@ -366,4 +394,11 @@ def predict(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     log_skipped(skipped_table, total, what, out / "skipped.csv")
     if interrupted:  # the rows done are written; the exit status says the run did not finish
         raise SystemExit(128 + signal.SIGINT)
+    failed = [reason for reason in skipped_table["reason"] if not reason.startswith(NO_FACE)]
+    if video is None and total and len(failed) == total:  # not one input could be used: a wrong input, not no faces
+        kinds = Counter(reason.split(" (")[0] for reason in failed)
+        raise UserInputError(
+            f"input={source}: none of the {total} file(s) could be used "
+            f"({', '.join(f'{n} {reason}' for reason, n in kinds.most_common())}): listed in {out / 'skipped.csv'}"
+        )
     return table, skipped_table

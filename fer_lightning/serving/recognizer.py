@@ -113,7 +113,12 @@ def read_image(image: ImageLike) -> np.ndarray:
     """An image as cv2 holds it: gray (H, W) or BGR (H, W, 3). A path is read as the command line reads it (cv2,
     EXIF-oriented, colour); a PIL image keeps gray as gray and becomes BGR otherwise."""
     if isinstance(image, (str, Path)):
-        decoded = cv2.imread(str(Path(image).expanduser()), cv2.IMREAD_COLOR)
+        path = Path(image).expanduser()
+        if path.is_dir():
+            raise IsADirectoryError(f"{image}: a folder, not an image file")
+        if not path.is_file():
+            raise FileNotFoundError(f"{image}: no such file")
+        decoded = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if decoded is None:
             raise ValueError(f"{image}: not an image OpenCV can read")
         return decoded
@@ -160,9 +165,24 @@ class EmotionRecognizer:
         "margin=0.1", "detector.min_score=0.5", "device=cpu"]``."""
         return cls(LoadedCheckpoint.load(ckpt_path, root), predict_settings(detector, overrides))
 
+    def too_small(self, image: np.ndarray) -> str | None:
+        """Why an image taken whole as a face (``detect_faces=false``) is too small to be one: below
+        ``min_face_side`` pixels on its shorter side (a 1x1 image would be stretched into a 48x48 "face"), else None."""
+        smallest = self.settings.get("min_face_side") or 0
+        height, width = image.shape[:2]
+        if self.detector is None and min(height, width) < smallest:
+            return (
+                f"image is {width}x{height}, smaller than predict.min_face_side={smallest} on a side: too small to "
+                "be taken for a face"
+            )
+        return None
+
     def find_faces(self, image: np.ndarray) -> list[FoundFace]:
         """Every face of a decoded image, left to right, levelled by its eyes with ``align=true``; with
-        ``detect_faces=false`` the whole image is the face (levelled too with ``align=true``)."""
+        ``detect_faces=false`` the whole image is the face (levelled too with ``align=true``), unless it is
+        ``too_small``: then none."""
+        if self.too_small(image):
+            return []
         gray = to_gray(image)
         whole = Box(0, 0, gray.shape[1], gray.shape[0])
         if self.detector is None and self.aligner is None:
@@ -215,15 +235,25 @@ class EmotionRecognizer:
     def detect(self, image: ImageLike) -> list[dict[str, Any]]:
         """Each face of one image (BGR or gray array, PIL image, or path), left to right:
         ``{"box": (x, y, w, h), "emotions": {name: probability}, "top": (name, probability)}``."""
-        return self.detect_batch([image])[0]
+        return self.detect_decoded([read_image(image)])[0]
 
     def detect_batch(self, images: Iterable[ImageLike]) -> list[list[dict[str, Any]]]:
-        """``detect`` for many images, the faces of all of them through the model in batches of ``batch_size``."""
-        decoded = [read_image(image) for image in images]
+        """``detect`` for many images, the faces of all of them through the model in batches of ``batch_size``. An
+        item that is not an image is named by its position (``images[3]: ...``) before any is predicted."""
+        decoded = []
+        for index, image in enumerate(images):
+            try:
+                decoded.append(read_image(image))
+            except (TypeError, ValueError, OSError) as error:
+                raise type(error)(f"images[{index}]: {error}") from None
+        return self.detect_decoded(decoded)
+
+    def detect_decoded(self, decoded: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
+        """``detect_batch`` of images ``read_image`` decoded."""
         found = [self.find_faces(image) for image in decoded]
         for image, faces in zip(decoded, found, strict=True):
             if not faces:
-                log.warning("%s", no_face_reason(image))
+                log.warning("%s", self.too_small(image) or no_face_reason(image))
         probabilities = self.probabilities([found_face.face for faces in found for found_face in faces])
         results, start = [], 0
         for faces in found:

@@ -31,12 +31,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from fer_lightning.core.hardware import fastest_precision, precision_choice
 from fer_lightning.core.overrides import parse_override
+from fer_lightning.core.validation import check_arguments
 from fer_lightning.data.cache import load_fer
 from fer_lightning.data.cleaning import CleaningRules, clean_splits
 from fer_lightning.data.datamodule import FERDataModule
@@ -66,6 +67,17 @@ def train_cfg(cfg: DictConfig, model: str, **data: object) -> DictConfig:
         tcfg.data = cfg.data.copy()
         tcfg.data.merge_with({"batch_size": cfg.batch_size, **data})
     return tcfg
+
+
+def check_train_overrides(cfg: DictConfig) -> None:
+    """Each model's train config (``train_overrides`` included) holds only keys its parts take, before anything is
+    measured: a recipe's key for one model given to another (experiment=scratch_best's model.net.block_dropout on
+    vgg16) is one line naming the key, not a TypeError minutes into the run."""
+    for model in cfg.models:
+        try:
+            check_arguments(OmegaConf.to_container(train_cfg(cfg, model), resolve=False))
+        except ValueError as error:
+            raise ValueError(f"train_overrides={list(cfg.train_overrides)} with model={model}: {error}") from None
 
 
 def bench_load(cfg: DictConfig, results: Results) -> None:
@@ -165,18 +177,26 @@ def project_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup
 def plain_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup: int) -> float:
     """The same net, loss, optimizer, batches, autocast and memory format in a bare loop: no Trainer, no metrics, no
     schedule (a per-step schedule needs a Trainer's length; the lr does not change a step's cost)."""
-    model = instantiate(tcfg.model)
+    stream = batches(datamodule.train_dataloader())
+    return loop_rate(tcfg, lambda step: next(stream), torch.device("cpu"), steps, warmup)
+
+
+def loop_rate(
+    tcfg: DictConfig, batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]], device: torch.device, steps: int,
+    warmup: int,
+) -> float:  # fmt: skip
+    """Training faces per second of a bare loop over ``batch(step)``, on ``device``, after ``warmup`` steps."""
+    model = instantiate(tcfg.model).to(device)
     net, optimizer = model.net, model.build_optimizer()
     bf16 = str(tcfg.trainer.precision).startswith("bf16")
     memory = torch.channels_last if tcfg.model.channels_last else torch.contiguous_format
-    stream = batches(datamodule.train_dataloader())
     net.train()
-    start = 0.0
-    for step in range(warmup + steps + 1):
+    start, faces = 0.0, 0
+    for step in range(warmup + steps):
         if step == warmup:
-            start = time.perf_counter()
-        images, labels = next(stream)
-        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            start, faces = time.perf_counter(), 0
+        images, labels = batch(step)
+        with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
             logits = net(images.contiguous(memory_format=memory))
         loss = F.cross_entropy(
             logits.float(), labels, weight=model.class_weights, label_smoothing=tcfg.model.label_smoothing
@@ -184,7 +204,9 @@ def plain_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup: 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return (steps + 1) * tcfg.data.batch_size / (time.perf_counter() - start)
+        faces += len(labels)
+    loss.item()  # the device's queue drained: the timed steps are done, not only queued
+    return faces / (time.perf_counter() - start)
 
 
 def flops_per_image(tcfg: DictConfig) -> float:
@@ -224,7 +246,8 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
         project, plain = 0.0, 0.0
         for _ in range(cfg.repeats):
             project = max(project, project_rate(tcfg, datamodule, cfg.steps, cfg.warmup_steps))
-            plain = max(plain, plain_rate(tcfg, datamodule, cfg.steps, cfg.warmup_steps))
+            loop = device_plain_rate if datamodule.device_path else plain_rate  # fed as the project's run was
+            plain = max(plain, loop(tcfg, datamodule, cfg.steps, cfg.warmup_steps))
         flops = flops_per_image(tcfg)
         results[f"train_{name}"], results[f"ratio_{name}"] = project, project / plain
         print(
@@ -239,35 +262,18 @@ def bench_train(cfg: DictConfig, results: Results) -> None:
 
 def device_plain_rate(tcfg: DictConfig, datamodule: FERDataModule, steps: int, warmup: int) -> float:
     """A bare PyTorch loop fed as the device path feeds the Trainer: the split's faces resident on the device, a
-    shuffled index batch, the same batched augmentation (data/batched.py), net, loss, optimizer, autocast."""
+    shuffled index batch, the same batched augmentation (data/batched.py)."""
     device = torch.device("cuda" if torch.cuda.is_available() and tcfg.trainer.accelerator != "cpu" else "cpu")
-    model = instantiate(tcfg.model).to(device)
-    net, optimizer = model.net, model.build_optimizer()
     images, labels = datamodule.resident.get(datamodule.splits, "train", device)
     pipeline = datamodule.device_pipeline("train")
     generator = torch.Generator(device).manual_seed(0)
-    bf16 = str(tcfg.trainer.precision).startswith("bf16")
-    memory = torch.channels_last if tcfg.model.channels_last else torch.contiguous_format
-    batch = tcfg.data.batch_size
-    order = torch.randperm(len(labels))
-    net.train()
-    start = 0.0
-    for step in range(warmup + steps):
-        if step == warmup:
-            start = time.perf_counter()
-        index = order[(step * batch) % (len(order) - batch) :][:batch].to(device)
-        x = pipeline(images[index], generator)
-        y = labels[index].repeat_interleave(pipeline.views)
-        with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
-            logits = net(x.contiguous(memory_format=memory))
-        loss = F.cross_entropy(
-            logits.float(), y, weight=model.class_weights, label_smoothing=tcfg.model.label_smoothing
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    loss.item()  # the device's queue drained: the timed steps are done, not only queued
-    return steps * batch / (time.perf_counter() - start)
+    size, order = tcfg.data.batch_size, torch.randperm(len(labels))
+
+    def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = order[(step * size) % (len(order) - size) :][:size].to(device)
+        return pipeline(images[index], generator), labels[index].repeat_interleave(pipeline.views)
+
+    return loop_rate(tcfg, batch, device, steps, warmup)
 
 
 def bench_paths(cfg: DictConfig, results: Results) -> None:
@@ -484,7 +490,7 @@ def bench_startup(cfg: DictConfig, results: Results) -> None:
 
 
 def print_targets(cfg: DictConfig, results: Results) -> None:
-    """The issue's targets next to this run's numbers (those the chosen sections measured)."""
+    """The speed targets (conf/bench.yaml) next to this run's numbers (those the chosen sections measured)."""
     target = cfg.targets
     checks = [
         (f"project/plain {name} >= {target.ratio}", results[f"ratio_{name}"], results[f"ratio_{name}"] >= target.ratio)
@@ -525,15 +531,13 @@ def bench(cfg: DictConfig) -> Results:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=PossibleUserWarning)  # "few workers": the data section measures that
     warnings.filterwarnings("ignore", message=r".*but have no logger configured.*")  # timed runs log nowhere
-    warnings.filterwarnings(
-        "ignore", message=r".*isinstance\(treespec, LeafSpec\).*"
-    )  # lightning's own use of a torch deprecation
     unknown = set(cfg.sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"sections={list(cfg.sections)}: unknown {sorted(unknown)}, expected some of {list(SECTIONS)}")
     if cfg.data.root is None and "load" in cfg.sections:
         with open_dict(cfg):
             cfg.sections = [s for s in cfg.sections if s != "load"]  # synthetic data has nothing to load
+    check_train_overrides(cfg)
     start = time.perf_counter()
     results: Results = {}
     for section in cfg.sections:

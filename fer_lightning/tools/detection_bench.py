@@ -1,8 +1,13 @@
 """How often predict's face detectors find FER-2013's own test faces (tight crops, faces in a scene, both tilted),
 and how often a model then reads the emotion of the faces found right.
 
-    python -m fer_lightning.detection_bench faces=../shared/fer2013/test step=4 \
+    python -m fer_lightning.detection_bench faces=$FER_DATA_ROOT/test step=4 \
         'detectors=[ssd,haar,"haar:pads=[0.0]","ssd:align=true"]'
+
+Why it ships with the package rather than living beside it as a developer's script: predict's detector and its
+settings (``predict/detector=``, ``pads``, ``align``, ``margin``) are the user's choice, and this is how that choice is
+made and re-checked (docs/detection.md), on FER-2013 or on any folder of labelled faces, with the installed detectors
+and model; it imports nothing the package does not ship and writes nothing.
 
 Test images are made in memory from the faces under ``faces`` (sorted ``*/*.jpg``), nothing is written
 (sizes and angle: conf/detection_bench.yaml):

@@ -1,27 +1,37 @@
 """The Lightning callbacks of a training run: conf/callbacks/ holds one file per callback, each file's ``_target_``
-points here or into Lightning; the run itself adds the ones it always needs (StoreConfig)."""
+points here or into Lightning; the run itself adds the ones it always needs (StoreConfig, GatherPredictions,
+RunReports, RunRecord ...): everything a run writes besides its checkpoints is written by one of these."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loops import _EvaluationLoop
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.model_summary import summarize
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from fer_lightning.core.checkpoints import CONFIG_KEY
 from fer_lightning.core.classes import NUM_CLASSES
-from fer_lightning.training.dashboards import log_confusion_matrix
+from fer_lightning.core.files import write_json
+from fer_lightning.core.lightning_private import (
+    OneBasedEpochBar,
+    end_resumed_epoch,
+    set_scheduler_step,
+    validate_again_in_full,
+)
+from fer_lightning.evaluation.predictions import ReportSettings, split_predictions
+from fer_lightning.evaluation.reports import write_split_report
+from fer_lightning.training import dashboards
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +73,27 @@ class LastCheckpoint(ModelCheckpoint):
             self.written_at = time.monotonic()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        last = Path(self.dirpath) / f"{self.filename}{self.FILE_EXTENSION}"
         if not self.this_epoch:  # stopped early by time or by EarlyStopping after an epoch that was not written
-            trainer.save_checkpoint(Path(self.dirpath) / f"{self.filename}{self.FILE_EXTENSION}")
+            trainer.save_checkpoint(last)
+        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
+        if trainer.is_global_zero and best:
+            share_one_file(Path(best), last)
+
+
+def share_one_file(best: Path, last: Path) -> None:
+    """When the last epoch was the best one, the best checkpoint becomes a second name (a hard link) of last.ckpt: the
+    two hold the same weights and optimizer state, and a short run (one epoch; or one whose schedule ends at its best)
+    need not keep them twice. Writing either name later replaces its file whole (core/files.py), the other untouched."""
+    if not (best.is_file() and last.is_file()) or best.samefile(last):
+        return
+    epoch = [torch.load(f, map_location="cpu", mmap=True, weights_only=True).get("epoch") for f in (best, last)]
+    if epoch[0] is None or epoch[0] != epoch[1]:
+        return
+    linked = best.with_name(f".{best.name}.link")
+    linked.unlink(missing_ok=True)
+    os.link(last, linked)
+    os.replace(linked, best)
 
 
 class EpochLog(L.Callback):
@@ -118,7 +147,7 @@ def epoch_line(epoch: int, max_epochs: int | None, metrics: dict[str, Any], seco
     return "  ".join(parts)
 
 
-class ShortProgressBar(RichProgressBar):
+class ShortProgressBar(OneBasedEpochBar):
     """Lightning's rich bar, with epochs counted from 1 (``Epoch 2/2`` on the last of two, not ``Epoch 1/1``) and
     only the accuracies, in short names (``acc 0.41 val 0.38 best 0.40``), so its last line fits in 100 columns."""
 
@@ -129,13 +158,19 @@ class ShortProgressBar(RichProgressBar):
         columns[1].bar_width = 12  # the bar itself: room for the counts, times and metrics on one line
         return columns
 
-    def _get_train_description(self, current_epoch: int) -> str:
-        total = self.trainer.max_epochs
-        return f"Epoch {current_epoch + 1}" + (f"/{total}" if total is not None and total > 0 else "")
-
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float | dict]:
         metrics = super().get_metrics(trainer, pl_module)
         return {short: f"{float(metrics[name]):.3f}" for name, short in self.SHORT.items() if name in metrics}
+
+
+class LoggedModelSummary(ModelSummary):
+    """The model summary (layers, parameters, FLOPs) as lines of the run's log, the console's and train.log's alike,
+    whole: Lightning's default draws a rich table cut at 80 columns in a file, into neither the run's log nor stdout
+    (a ModelSummary subclass, so Lightning adds no other)."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            log.info("Model summary:\n%s", summarize(pl_module, max_depth=1))
 
 
 class FreezeBackbone(L.Callback):
@@ -155,13 +190,24 @@ class FreezeBackbone(L.Callback):
     def frozen(self, trainer: L.Trainer) -> bool:
         return trainer.current_epoch < self.unfreeze_at_epoch
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """One line that says what is frozen and at which rates the backbone trains."""
+        ratio = pl_module.hparams.get("backbone_lr_ratio", 1.0)
+        rate = "the head's learning rate" if ratio == 1 else f"{ratio:g} x the head's learning rate"
+        if self.unfreeze_at_epoch > 0:
+            rank_zero_info(
+                f"Backbone frozen for the first {self.unfreeze_at_epoch} epoch(s) (head only), then trained at {rate}"
+            )
+        else:
+            rank_zero_info(f"Backbone trained from the first epoch, at {rate}")
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         frozen = self.frozen(trainer)
         pl_module.backbone.requires_grad_(not frozen)
         if not frozen:
             pl_module.backbone.train()  # it was kept in eval mode while frozen
         if trainer.current_epoch == self.unfreeze_at_epoch and trainer.current_epoch > 0:
-            rank_zero_info(f"Epoch {trainer.current_epoch}: unfreezing the backbone")
+            rank_zero_info(f"Epoch {trainer.current_epoch + 1}: unfreezing the backbone")
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
@@ -200,7 +246,7 @@ class TimeToAccuracy(L.Callback):
                 self.minutes[self.key(threshold)] = self.fitted_seconds() / 60
                 rank_zero_info(
                     f"{self.monitor} reached {threshold:g} after {self.minutes[self.key(threshold)]:.1f} "
-                    f"minutes of fitting (epoch {trainer.current_epoch})"
+                    f"minutes of fitting (epoch {trainer.current_epoch + 1})"
                 )
 
     def key(self, threshold: float) -> str:
@@ -231,27 +277,13 @@ class CheckpointOnInterrupt(L.Callback):
             rank_zero_info("Interrupted before the first training step: nothing to save")
             return
         if trainer.validating:
-            validate_again_in_full(trainer.fit_loop.epoch_loop.val_loop)
+            validate_again_in_full(trainer)
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path, weights_only=False)  # the whole state: a resume goes on from it
         rank_zero_info(
-            f"Interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {path}; "
+            f"Interrupted at epoch {trainer.current_epoch + 1}, step {trainer.global_step}: saved {path}; "
             "resume with ckpt_path=last (or this path) and the same overrides (a requeued SLURM job does)"
         )
-
-
-def validate_again_in_full(val_loop: _EvaluationLoop) -> None:
-    """Make a validation interrupted midway run again from its first batch after resuming.
-
-    Left alone, Lightning either skips it on resume (EarlyStopping then stops with "val/acc is not
-    available") or continues at the batch it stopped at, with the metric states of the batches before it
-    lost. Marking the progress as "interrupted inside the first batch" gets it re-run in full.
-    """
-    progress = val_loop.batch_progress
-    progress.current.reset()
-    done = progress.total.completed
-    progress.total.ready = progress.total.started = done + 1
-    progress.total.processed = done
 
 
 Predictions = tuple[Tensor, Tensor]  # (probabilities (N, 7), labels (N,)) in the dataset's order
@@ -310,13 +342,131 @@ class GatherPredictions(L.Callback):
             return
         self.best_val = self.gathered(trainer, "val")  # every process takes part in the gather
         if trainer.is_global_zero:
-            log_confusion_matrix(trainer.loggers, "val", self.best_val, trainer.current_epoch)
+            dashboards.log_confusion_matrix(trainer.loggers, "val", self.best_val, trainer.current_epoch + 1)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.batches["test"].clear()
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.test = self.gathered(trainer, "test")
+
+
+def run_metric_name(split: str, name: str) -> str:
+    """A report's metric under the run's name for it, as Lightning names the same numbers: ``test/<metric>`` (test is
+    the best checkpoint's), ``val/<metric>_best`` (the val report is of the best epoch, like ``val/acc_best``)."""
+    return f"{split}/{name}_best" if split == "val" else f"{split}/{name}"
+
+
+class RunReports(L.Callback):
+    """The end-of-run report of the best weights (evaluation/reports.py, the same pipeline as eval's), from the
+    predictions GatherPredictions kept, so no split goes through the net again: ``report/test`` (files, and TensorBoard
+    under ``test/`` at the last epoch's step with the misclassified faces, Grad-CAM and PR curves) and ``report/val``
+    (the best val epoch's, files only). A ``limit_test_batches`` run reports on the faces it tested."""
+
+    def __init__(self, gather: GatherPredictions, settings: ReportSettings, out_dir: str | Path) -> None:
+        self.gather, self.settings, self.out = gather, settings, Path(out_dir)
+        self.metrics: dict[str, float] = {}  # the reports' numbers under the run's names (run_metric_name)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # After the test loop, outside its inference mode (Grad-CAM needs gradients); the loggers are still open.
+        if stage != "test" or not trainer.is_global_zero:  # the predictions were gathered into the main process
+            return
+        writer = next(iter(dashboards.tensorboard_writers(trainer.loggers)), None)
+        for split, collected in (("test", self.gather.test), ("val", self.gather.best_val)):
+            if collected is None:  # no val epoch was the best in this process (e.g. resumed after the best one)
+                continue
+            probabilities, labels = (t.numpy() for t in collected)
+            test = split == "test"
+            report = write_split_report(
+                split_predictions(trainer.datamodule, split, probabilities, labels, with_faces=test),
+                self.out / split,
+                self.settings,
+                run_name=str(self.out.parent),
+                writer=writer if test else None,
+                step=trainer.current_epoch,  # the last epoch's, where Lightning logged test's numbers
+                net=pl_module.net,
+                transform=trainer.datamodule.transforms["val"],
+            )
+            self.metrics.update(
+                {run_metric_name(split, name): value for name, value in report.items() if name != "images"}
+            )
+
+
+class RunRecord(L.Callback):
+    """What a run leaves besides its checkpoints and reports: the Custom Scalars layout at a fresh run's start, and
+    once it is over (``finish``) metrics.json (status, best checkpoint, knobs, final metrics, epochs, fit time), the
+    HPARAMS entry beside the curves and the closing lines of the log."""
+
+    def __init__(
+        self, run_dir: str | Path, hparams: dashboards.HparamsEntry, reports: RunReports, config_yaml: str, logdir: str
+    ) -> None:
+        self.run_dir, self.hparams, self.reports, self.logdir = Path(run_dir), hparams, reports, logdir
+        self.config_yaml = config_yaml
+        self.fitted: dict[str, float] = {}
+        self.tested: dict[str, float] = {}
+        self.started = self.fit_seconds = 0.0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+        if trainer.is_global_zero:
+            if trainer.ckpt_path is None:  # a resumed run's layout is there already
+                dashboards.log_layout(trainer.loggers)
+            dashboards.log_config(trainer.loggers, self.config_yaml, trainer.current_epoch)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.fit_seconds = time.perf_counter() - self.started
+        self.fitted = {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.tested = {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+    def finish(self, trainer: L.Trainer) -> dict[str, float]:
+        """The run's final metrics, written down (on the main process); Lightning's numbers (synchronised over every
+        process: the ones TensorBoard shows) win over the report's where both have one (test/acc, val/acc_best)."""
+        metrics = {**self.fitted, **self.tested}
+        metrics.update({name: value for name, value in self.reports.metrics.items() if name not in metrics})
+        if not trainer.is_global_zero:
+            return metrics
+        epochs = trainer.current_epoch
+        best = best_checkpoint(trainer)
+        dashboards.log_hparams(trainer.loggers, self.hparams, metrics, epochs, {*self.fitted, *self.tested})
+        reached = next((c.minutes for c in trainer.callbacks if isinstance(c, TimeToAccuracy)), {})
+        record = {
+            "status": "completed",
+            "best_checkpoint": best,
+            "hparams": self.hparams.values,
+            "metrics": metrics,
+            "epochs": epochs,
+            "fit_seconds": self.fit_seconds,
+            "seconds_per_epoch": self.fit_seconds / max(epochs, 1),
+            **reached,
+        }
+        write_json(record, self.run_dir / "metrics.json")
+        log.info("\n%s", run_summary(metrics, best, self.run_dir, self.logdir))
+        return metrics
+
+
+def best_checkpoint(trainer: L.Trainer) -> str:
+    """The val-monitoring ModelCheckpoint's best file, "" without one (last_checkpoint is a ModelCheckpoint too)."""
+    return next((c.best_model_path for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)), "")
+
+
+def run_summary(metrics: dict[str, float], best: str, run_dir: Path, logdir: str) -> str:
+    """The few lines a run ends with: the test numbers, where the best checkpoint and the run are, how to look."""
+    lines = []
+    if "test/acc" in metrics:
+        lines.append(
+            f"Test accuracy {metrics['test/acc']:.2%}, macro F1 {metrics.get('test/f1', float('nan')):.2%} "
+            f"(best val accuracy {metrics.get('val/acc_best', float('nan')):.2%})"
+        )
+    elif "val/acc_best" in metrics:
+        lines.append(f"Best val accuracy {metrics['val/acc_best']:.2%} (no test)")
+    lines += [
+        f"Best checkpoint: {best or 'none'}",
+        f"Run folder: {run_dir}",
+        f"TensorBoard: tensorboard --logdir {logdir}",
+    ]
+    return "\n".join(lines)
 
 
 class ScheduleOverNewHorizon(L.Callback):
@@ -336,14 +486,7 @@ class ScheduleOverNewHorizon(L.Callback):
             if isinstance(restored, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 continue  # no horizon: it reacts to val metrics
             fresh = pl_module.build_scheduler(restored.optimizer)
-            fresh.last_epoch = restored.last_epoch
-            closed_form = getattr(fresh, "_get_closed_form_lr", fresh.get_lr)  # cosine's own get_lr is recursive
-            with warnings.catch_warnings():  # torch warns when get_lr runs outside step(); here it is meant to
-                warnings.filterwarnings("ignore", "To get the last learning rate computed by the scheduler")
-                lrs = closed_form()
-            for group, value in zip(fresh.optimizer.param_groups, lrs, strict=True):
-                group["lr"] = value
-            fresh._last_lr = list(lrs)
+            set_scheduler_step(fresh, restored.last_epoch)
             config.scheduler = fresh
 
 
@@ -359,24 +502,9 @@ class ValidateResumedEpoch(L.Callback):
     """
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        fit_loop = trainer.fit_loop
-        epoch_loop, val_loop = fit_loop.epoch_loop, fit_loop.epoch_loop.val_loop
-        if (
-            trainer.ckpt_path is None
-            or not fit_loop.restarted_mid_epoch
-            or not epoch_loop.restarted_on_last  # Lightning would go on training, then validate
-            or not epoch_loop._should_check_val_epoch()
-            or val_loop.batch_progress.total.completed  # this epoch's validation ran (or began) before the save
-            or epoch_loop.batch_progress.current.ready < trainer.num_training_batches
-        ):
-            return
-        trained = epoch_loop.batch_progress.current.ready
-        # Past the end (fewer batches now than were trained): at the end, or Lightning would train one more batch.
-        current = epoch_loop.batch_progress.current
-        current.ready = current.started = current.processed = current.completed = int(trainer.num_training_batches)
-        validate_again_in_full(val_loop)
-        val_loop.update_restart_stage()
-        rank_zero_info(
-            f"Resumed at batch {trained} of epoch {trainer.current_epoch}, which has {trainer.num_training_batches} "
-            "batches in this run: the epoch ends here with its validation"
-        )
+        trained = end_resumed_epoch(trainer)
+        if trained is not None:
+            rank_zero_info(
+                f"Resumed at batch {trained} of epoch {trainer.current_epoch + 1}, which has "
+                f"{trainer.num_training_batches} batches in this run: the epoch ends here with its validation"
+            )

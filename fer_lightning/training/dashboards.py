@@ -1,25 +1,40 @@
-"""What a run shows in TensorBoard beyond scalar curves: the HPARAMS entry, the Custom Scalars layout, the
-confusion matrices, the misclassified faces and the per-class PR curves."""
+"""What a run shows in TensorBoard beyond scalar curves and the report's figures (evaluation/figures.py): the HPARAMS
+entry, the Custom Scalars layout, the val confusion matrix of each new best epoch."""
 
 from __future__ import annotations
 
-import shutil
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
-from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+from omegaconf import DictConfig, OmegaConf
+from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+from tensorboard.plugins.hparams.summary_v2 import hparams_pb
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.core.classes import EMOTIONS
-from fer_lightning.core.figures import class_rows_figure, confusion_matrix_figure, plt, write_png
+from fer_lightning.core.figures import confusion_matrix_figure, plt
+from fer_lightning.core.overrides import is_location, override_keys, sweep_keys
+from fer_lightning.evaluation.figures import tensorboard_tag
 from fer_lightning.evaluation.reports import confusion_counts
 
 Knob = bool | int | float | str
+
+
+class RunTensorBoardLogger(TensorBoardLogger):
+    """Lightning's TensorBoard logger with test's numbers under TensorBoard's "~test" group (evaluation/figures.py
+    ``tensorboard_tag``): the learning curves' groups, train and val, come first and open expanded."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        super().log_metrics({tensorboard_tag(name): value for name, value in metrics.items()}, step)
 
 
 def tensorboard_writers(loggers: Iterable[Logger]) -> list[SummaryWriter]:
@@ -60,122 +75,125 @@ def log_confusion_matrix(loggers: Iterable[Logger], split: str, collected: tuple
         plt.close(figure)
 
 
-def misclassified_figure(images: np.ndarray, true: np.ndarray, probabilities: np.ndarray, per_class: int) -> plt.Figure:
-    """A row per true class: its most confidently wrong faces, each titled with the predicted class and probability."""
-    predicted = probabilities.argmax(1)
-    figure, axes = class_rows_figure(
-        per_class, (1.25, 1.45), "Misclassified test faces: true class per row; predicted class and its probability"
+@dataclass(frozen=True)
+class HparamsEntry:
+    """A run's row in TensorBoard's HPARAMS table (conf/train.yaml: hparams, hparams_tab, hparams_whole,
+    hparam_metrics)."""
+
+    values: dict[str, Knob]  # every knob, with its real type: metrics.json's "hparams", hparams.yaml, the session
+    shown: list[str]  # the table's knob columns: those that tell this run apart first (hparams_tab=all: then the rest)
+    varied: set[str]  # those that tell it apart: in a sweep the swept ones, in a single run the overridden ones
+    whole: set[str]  # whole numbers shown as such (TensorBoard prints every number with five digits: 64.000)
+    metrics: list[str]  # the metric columns, the ranking one first
+    trial: str  # the run's name in the table (its Trial ID)
+
+
+def hparams_entry(cfg: DictConfig, run_dir: Path) -> HparamsEntry:
+    """The HPARAMS knobs (``cfg.hparams``, plus any other overridden key or group, by its full name) with their real
+    types; which of them tell this run apart; the columns shown (``hparams_tab``) and the metric columns."""
+    hydra = HydraConfig.get()
+    sweep = hydra.mode == RunMode.MULTIRUN
+    sources = {
+        name: str(value)[2:-1].removeprefix("hydra:runtime.choices.")
+        for name, value in OmegaConf.to_container(cfg.hparams, resolve=False).items()
+        if isinstance(value, str) and value.startswith("${")
+    }
+    values = dict(OmegaConf.to_container(cfg.hparams, resolve=True))
+    overridden = override_keys(list(hydra.overrides.task))
+    for key in sorted(overridden - set(sources.values())):
+        if is_location(key):  # a location says where things are, not what was trained
+            continue
+        value = hydra.runtime.choices.get(key) or OmegaConf.select(cfg, key.replace("/", "."), default=None)
+        if value is not None:
+            values[key] = value
+    swept = sweep_keys(hydra.sweep.dir, hydra.sweeper.get("params")) if sweep else set()
+    varied = {name for name in values if sources.get(name, name) in (swept or overridden)}
+    typed = {
+        name: value
+        if isinstance(value, (bool, int, float, str))
+        else str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+        for name, value in values.items()
+    }
+    shown = [name for name in typed if name in varied]
+    if cfg.hparams_tab == "all":
+        shown += [name for name in typed if name not in varied]
+    metrics = list(dict.fromkeys([cfg.optimized_metric, *cfg.hparam_metrics]))
+    trial = trial_name(run_dir, hydra.job.num if sweep else None)
+    return HparamsEntry(typed, shown, varied, set(cfg.hparams_whole), metrics, trial)
+
+
+def hparams_summaries(entry: HparamsEntry) -> list[Summary]:
+    """TensorBoard's HPARAMS entry of one run: the session (the shown knobs' values, the run's name) through
+    TensorBoard's own ``summary_v2``, and the table's columns (those knobs, the ones that tell the run apart marked so
+    TensorBoard ticks them first; the metric columns, so the table does not take every curve for one). Whole numbers go
+    as text; the choice is per knob, not per value, so a sweep's column keeps one type (dropout 0 and 0.3 numbers)."""
+    values = {name: str(entry.values[name]) if name in entry.whole else entry.values[name] for name in entry.shown}
+    kinds = {bool: api_pb2.DATA_TYPE_BOOL, str: api_pb2.DATA_TYPE_STRING}
+    experiment = api_pb2.Experiment(
+        hparam_infos=[
+            api_pb2.HParamInfo(
+                name=name, type=kinds.get(type(values[name]), api_pb2.DATA_TYPE_FLOAT64), differs=name in entry.varied
+            )
+            for name in entry.shown
+        ],
+        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tensorboard_tag(m))) for m in entry.metrics],
     )
-    for label, row in enumerate(axes):
-        wrong = np.flatnonzero((true == label) & (predicted != label))
-        wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:per_class]
-        for ax, index in zip(row, wrong, strict=False):
-            ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
-            ax.set_title(f"{EMOTIONS[predicted[index]]} {probabilities[index, predicted[index]]:.2f}", fontsize=7)
-    return figure
-
-
-def log_test_figures(
-    loggers: Iterable[Logger],
-    images: np.ndarray,
-    true: np.ndarray,
-    probabilities: np.ndarray,
-    per_class: int,
-    step: int,
-) -> None:
-    """The misclassified faces and one precision-recall curve per class."""
-    for writer in tensorboard_writers(loggers):
-        figure = misclassified_figure(images, true, probabilities, per_class)
-        writer.add_figure("test/misclassified", figure, step)
-        plt.close(figure)
-        for index, emotion in enumerate(EMOTIONS):
-            writer.add_pr_curve(f"test/pr_{emotion}", true == index, probabilities[:, index], step)
-
-
-def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
-    content = SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME, content=data.SerializeToString())
-    return Summary(
-        value=[
-            Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=content), tensor=TensorProto(dtype="DT_FLOAT"))
-        ]
+    content = plugin_data_pb2.HParamsPluginData(experiment=experiment, version=metadata.PLUGIN_DATA_VERSION)
+    columns = Summary.Value(
+        tag=metadata.EXPERIMENT_TAG,
+        metadata=metadata.create_summary_metadata(content),
+        tensor=TensorProto(dtype="DT_FLOAT"),
     )
+    return [Summary(value=[columns]), hparams_pb(values, trial_id=entry.trial)]
 
 
-def hparams_summaries(knobs: Mapping[str, Knob], whole: Iterable[str], group: str) -> list[Summary]:
-    """TensorBoard's HPARAMS session of one run: its knobs and its name in the table (``group``).
-
-    No experiment record is written: TensorBoard then builds the table from every run it shows, marks the knobs
-    whose values differ between those runs, and takes for metrics the scalars of the session's own folder (the
-    final numbers beside it, not the curves). One run's experiment record would stand for all runs, whatever they
-    varied. Bools stay bools and numbers numbers, except the knobs in ``whole`` (batch size, epochs), written as
-    text: TensorBoard prints every number with five significant digits (a batch size of 64.000). The choice is
-    per knob, not per value, so a sweep's column keeps one type (dropout 0 and 0.3 both numbers)."""
-    whole = set(whole)
-    start = plugin_data_pb2.SessionStartInfo(group_name=group)
-    for name, value in knobs.items():
-        if isinstance(value, bool):
-            start.hparams[name].bool_value = value
-        elif isinstance(value, (int, float)) and name not in whole:
-            start.hparams[name].number_value = value
-        else:
-            start.hparams[name].string_value = str(value)
-    end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS)
-    version = metadata.PLUGIN_DATA_VERSION
-    return [
-        _summary(
-            metadata.SESSION_START_INFO_TAG,
-            plugin_data_pb2.HParamsPluginData(session_start_info=start, version=version),
-        ),
-        _summary(
-            metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end, version=version)
-        ),
-    ]
-
-
-FINAL_RUN = "final"  # <run>/tensorboard/final: the HPARAMS session and the run's final numbers
+HPARAMS_SUFFIX = ".hparams"  # the events file of a run's HPARAMS entry, beside its curves
 
 
 def log_hparams(
-    loggers: Iterable[Logger],
-    knobs: Mapping[str, Knob],
-    shown: Iterable[str],
-    whole: Iterable[str],
-    metrics: Mapping[str, float],
-    step: int,
-    group: str,
-    config_yaml: str,
+    loggers: Iterable[Logger], entry: HparamsEntry, metrics: Mapping[str, float], step: int, logged: Iterable[str]
 ) -> None:
-    """The run's final ``metrics`` (each under its own name, at ``step``) and the knobs in ``shown`` as TensorBoard's
-    HPARAMS session, in a folder of their own beside the curves: the single points then neither lead the Scalars
-    tab as a group of their own nor make every curve an HPARAMS column. A resumed run's folder is written anew
-    (TensorBoard would keep the first session's knobs). Every knob goes to hparams.yaml (and to the other loggers);
-    the whole config as a text card."""
-    shown = set(shown)
+    """The run's HPARAMS entry in the folder of its curves (one run in TensorBoard's list), in an events file of its
+    own: a resumed run replaces it (TensorBoard keeps a run's first entry). The table's metric values are the run's
+    own scalars (the last value of each); a metric column not among the ``logged`` scalars (a report's number) is
+    written at ``step``. Every knob also goes to hparams.yaml (and to the other loggers)."""
+    logged = set(logged)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_text("config", f"```yaml\n{config_yaml}\n```")
-            final = Path(logger.log_dir) / FINAL_RUN
-            shutil.rmtree(final, ignore_errors=True)
-            with SummaryWriter(str(final)) as writer:
-                for summary in hparams_summaries({k: v for k, v in knobs.items() if k in shown}, whole, group):
-                    writer._get_file_writer().add_summary(summary)  # created on first use, as torch's add_hparams does
-                for name, value in metrics.items():
-                    writer.add_scalar(name, value, step)
-            logger.hparams.update(knobs)  # tensorboard/hparams.yaml
+            folder = Path(logger.log_dir)
+            logger.experiment.flush()  # the curves' file is complete before the entry's file follows it
+            for old in folder.glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
+                old.unlink()
+            with SummaryWriter(str(folder), filename_suffix=HPARAMS_SUFFIX) as writer:
+                for summary in hparams_summaries(entry):
+                    writer.file_writer.add_summary(summary, step)
+                for name in entry.metrics:
+                    if name in metrics and name not in logged:
+                        writer.add_scalar(tensorboard_tag(name), metrics[name], step)
+            # tensorboard/hparams.yaml: written here, as the logger's save() leaves a file it wrote once as it is.
+            save_hparams_to_yaml(folder / TensorBoardLogger.NAME_HPARAMS_FILE, dict(entry.values))
         else:
-            logger.log_hyperparams(dict(knobs))
-        logger.save()
+            logger.log_hyperparams(dict(entry.values))
+            logger.save()
+
+
+def log_config(loggers: Iterable[Logger], config_yaml: str, step: int) -> None:
+    """The run's whole config as a text card (TensorBoard's Text tab)."""
+    for writer in tensorboard_writers(loggers):
+        writer.add_text("config", f"```yaml\n{config_yaml}\n```", step)
+
+
+# A run folder's time stamp (conf/hydra/default.yaml): 2026-12-06_20-25-31_512345, overrides after it.
+STAMP = re.compile(r"^\d{4}-(\d\d-\d\d)_(\d\d)-(\d\d)-(\d\d)(?:_\d+)?_?")
 
 
 def trial_name(run_dir: Path, job: int | None) -> str:
-    """The run's name in TensorBoard's HPARAMS table (its Trial ID), short beside the knobs' own columns: a sweep
-    job's ``<sweep folder>/<job number>``, a single run's folder."""
-    return f"{run_dir.parent.name}/{job}" if job is not None else run_dir.name
+    """The run's name in TensorBoard's HPARAMS table (its Trial ID, a narrow column that cuts at about 16 characters):
+    what tells it apart first. A sweep job's ``#<job> <sweep's time>`` (``#0 12-06 20:25:31``), a single run's time and
+    overrides (``12-06 20:25:31 lr-0.002``); a folder named otherwise, by its name."""
 
+    def short(name: str) -> str:
+        stamp = STAMP.match(name)
+        return f"{stamp[1]} {stamp[2]}:{stamp[3]}:{stamp[4]} {name[stamp.end() :]}".strip() if stamp else name
 
-def write_figure(figure: plt.Figure, path: Path, loggers: Iterable[Logger], tag: str, step: int) -> None:
-    """A figure as a PNG (written whole or not at all) and as a TensorBoard image; then closed."""
-    write_png(figure, path)
-    for writer in tensorboard_writers(loggers):
-        writer.add_figure(tag, figure, step, close=False)
-    plt.close(figure)
+    return f"#{job} {short(run_dir.parent.name)}" if job is not None else short(run_dir.name)

@@ -1,4 +1,5 @@
-"""Checkpoints written before the package moved into rooms load: their stored configs are read with today's names."""
+"""Checkpoints written before the package moved into subpackages load: their stored configs are read with
+today's names."""
 
 from __future__ import annotations
 
@@ -74,8 +75,10 @@ def test_an_old_layout_checkpoint_loads_under_todays_names_and_predicts_as_befor
 
 
 def test_eval_and_resume_read_an_old_layout_checkpoint(old_checkpoint: Path, make_cfg, tmp_path: Path) -> None:
-    metrics = evaluate(make_cfg(f"ckpt_path={old_checkpoint}", "eval.saliency_per_class=0", config="eval", fast=False))
-    assert metrics["images"] == 7 * 8 and 0 <= metrics["accuracy"] <= 1  # the stored data config built the test split
+    metrics = evaluate(
+        make_cfg(f"ckpt_path={old_checkpoint}", "report.saliency_per_class=0", config="eval", fast=False)
+    )
+    assert metrics["images"] == 7 * 8 and 0 <= metrics["acc"] <= 1  # the stored data config built the test split
     path, first_epoch, _ = resume_state(str(old_checkpoint), str(tmp_path), "fer_lightning.models.cnn.scratch_cnn")
     assert path == old_checkpoint and first_epoch == read_checkpoint(old_checkpoint)["epoch"] + 1
 
@@ -87,7 +90,7 @@ def test_the_upgrade_renames_moved_targets_and_leaves_the_rest() -> None:
         "c": {"_target_": "fer_lightning.bench.ExitAtFirstStep", "x": "fer_lightning.callbacks.Other"},
     }
     assert upgrade_config(stored) == {
-        "a": {"_target_": "fer_lightning.tools.leaderboard.WriteLeaderboard"},
+        "a": {"_target_": "fer_lightning.training.leaderboard.WriteLeaderboard"},
         "b": [{"_target_": "os.system"}],  # unknown: left as it is, for the trusted-targets check to refuse
         "c": {"_target_": "fer_lightning.tools.bench.ExitAtFirstStep", "x": "fer_lightning.callbacks.Other"},
     }

@@ -48,18 +48,18 @@ def test_keys_locations_and_swept_keys() -> None:
 
 def test_a_sweep_job_folder_is_named_by_its_swept_values_and_a_run_by_its_overrides(tmp_path: Path) -> None:
     job = ["model.lr=0.001", "data.batch_size=64", "model/optimizer=sgd", "trainer.max_epochs=2", "data.root=../a/b"]
-    assert folder_name(3, job, ["model.lr", "model/optimizer"]) == "3_lr=0.001,optimizer=sgd"
+    assert folder_name(3, job, ["model.lr", "model/optimizer"]) == "3_lr-0.001_optimizer-sgd"
     assert folder_name(3, job, []) == "3"  # a multirun of one point
-    assert folder_name("t", job) == "t_lr=0.001,batch_size=64,optimizer=sgd,max_epochs=2"  # locations left out
-    assert folder_name("t", ["model.net.channels=[16,32]", "+x.y=a/b c"]) == "t_channels=16-32,y=a-b-c"
+    assert folder_name("t", job) == "t_lr-0.001_batch_size-64_optimizer-sgd_max_epochs-2"  # locations left out
+    assert folder_name("t", ["model.net.channels=[16,32]", "+x.y=a/b c"]) == "t_channels-16-32_y-a-b-c"
     long = folder_name("t", [f"model.k{i}=1234567890" for i in range(20)])  # whole parts, then how many were left
-    assert long == "t_" + ",".join(f"k{i}=1234567890" for i in range(7)) + ",+13"
+    assert long == "t_" + "_".join(f"k{i}-1234567890" for i in range(7)) + "_+13"
     optuna = ["model.lr=0.00012709381746178345", "model.weight_decay=1.5432117865643212e-05", "data.batch_size=128"]
-    assert folder_name(7, optuna) == "7_lr=0.0001271,weight_decay=1.543e-05,batch_size=128"  # short, never cut mid-way
+    assert folder_name(7, optuna) == "7_lr-0.0001271_weight_decay-1.543e-05_batch_size-128"  # short, never cut
     # As Hydra hands them over while it builds the folder: a list node, its interpolations left as written.
     node = OmegaConf.create({"task": ["model.lr=1e-3", "+callbacks.x.dirpath=${hydra:runtime.output_dir}/x"]}).task
-    assert folder_name("t", node) == "t_lr=0.001,dirpath=--hydra-runtime.output_dir--x"
-    assert [job_number(name) for name in ("3_lr=0.001", "12", "2026-11-29_19-00")] == [3, 12, "2026-11-29_19-00"]
+    assert folder_name("t", node) == "t_lr-0.001_dirpath---hydra-runtime.output_dir--x"
+    assert [job_number(name) for name in ("3_lr-0.001", "12", "2026-11-29_19-00")] == [3, 12, "2026-11-29_19-00"]
 
 
 def test_a_job_knows_its_sweeps_keys_from_the_saved_command_line_and_the_search_space(tmp_path: Path) -> None:

@@ -106,3 +106,65 @@ def test_a_full_disk_under_the_cache_dir_carries_on_uncached_with_one_warning(
     assert len(records) == 14 and not rejected
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "No space left on device): carrying on uncached" in warnings[0]
+
+
+def test_a_folder_link_in_a_class_folder_is_not_walked_and_the_cache_hits_again(
+    tmp_path: Path, decodes: list[Path]
+) -> None:
+    images, labels = random_faces(14, seed=4)
+    root = write_folders(tmp_path / "data", images, labels, ["Training"] * 14)
+    elsewhere = tmp_path / "elsewhere"  # a stand-in for "/": many files, some of them changing all the time
+    elsewhere.mkdir()
+    for i in range(200):
+        (elsewhere / f"{i}.png").write_bytes(b"x")
+    class_dir = next(p for p in (root / "train").iterdir() if p.is_dir())
+    (class_dir / "everything").symlink_to(elsewhere, target_is_directory=True)  # the reader skips folders
+    (class_dir / "up").symlink_to(tmp_path, target_is_directory=True)
+
+    key = cache.source_identity("folders", root)
+    assert "elsewhere" not in key and "/up/" not in key and "everything" not in key
+    assert len(key.splitlines()) == 2 + 14  # the header, then the files the reader reads: the 14 faces
+    load_fer(root, tmp_path / "cache")
+    churning = elsewhere / "0.png"
+    os.utime(churning, ns=(churning.stat().st_atime_ns, churning.stat().st_mtime_ns + 10**9))
+    records, _ = load_fer(root, tmp_path / "cache")  # a hit: nothing outside the reader's files is in the key
+    assert len(decodes) == 1 and len(records) == 14
+
+
+def test_data_that_changes_while_it_is_read_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    images, labels = random_faces(14, seed=6)
+    root = write_folders(tmp_path / "data", images, labels, ["Training"] * 14)
+    real = cache.read_folders
+
+    def changing(path: Path):  # a file written to while the faces are decoded
+        done = real(path)
+        changed = next(root.rglob("*.png"))
+        os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+        return done
+
+    monkeypatch.setattr(cache, "read_folders", changing)
+    with caplog.at_level(logging.WARNING):
+        records, _ = load_fer(root, tmp_path / "cache")
+    assert len(records) == 14
+    assert not list((tmp_path / "cache").glob("*.npz"))  # keyed to either state, it could never be hit
+    assert any("changed while it was being read: not caching it" in r.getMessage() for r in caplog.records)
+
+
+def test_a_cache_holding_labels_no_reader_makes_is_rebuilt(
+    tmp_path: Path, decodes: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    images, labels = random_faces(14, seed=7)
+    root = write_folders(tmp_path / "data", images, labels, ["Training"] * 14)
+    first, _ = load_fer(root, tmp_path / "cache")
+    [file] = (tmp_path / "cache").glob("*.npz")
+    with np.load(file) as saved:
+        arrays = dict(saved)
+    arrays["labels"] = np.full_like(arrays["labels"], 99)  # the key still matches: only the arrays are wrong
+    with file.open("wb") as out:
+        np.savez(out, **arrays)
+    with caplog.at_level(logging.WARNING):
+        records, _ = load_fer(root, tmp_path / "cache")
+    assert len(decodes) == 2 and np.array_equal(records.labels, first.labels)  # decoded again, not an IndexError later
+    assert any(f"Cache {file} holds 14 label(s) outside 0..6 (first: 99)" in r.getMessage() for r in caplog.records)

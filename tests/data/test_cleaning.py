@@ -106,3 +106,20 @@ def test_datamodule_writes_the_report_and_refuses_unreadable_records_without_cle
     assert report["source"].str.endswith("Training_998.jpg").sum() == 1
     assert len(report) == 8
     assert sum(len(s) for s in datamodule.splits.values()) == 40 - 6
+
+
+def test_a_source_with_many_unreadable_records_stops_the_run_naming_the_share_and_the_key(tmp_path: Path) -> None:
+    images, labels = random_faces(20, seed=9)
+    path = write_csv(tmp_path / "fer2013.csv", images, labels, ["Training"] * 16 + ["PublicTest"] * 4)
+    lines = path.read_text().splitlines()
+    for row in range(1, 21, 2):  # every other row's label is out of range: half the file
+        lines[row] = "9" + lines[row][1:]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"10 of 20 records of data.root=.* \(50\.0%\) cannot be read") as error:
+        FERDataModule(str(path), num_workers=0).setup("fit")
+    assert "data.max_dropped_fraction=0.05" in str(error.value) and "\n" not in str(error.value)
+    allowed = FERDataModule(str(path), num_workers=0, max_dropped_fraction=0.5, val_fraction=0.2)
+    allowed.setup("fit")  # said on purpose: the readable half
+    assert sum(len(s) for s in allowed.splits.values()) == 10
+    with pytest.raises(ValueError, match=r"data.max_dropped_fraction=1.5: expected a value in \[0, 1\]"):
+        FERDataModule(str(path), max_dropped_fraction=1.5)

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 
 from fer_lightning.core.classes import NUM_CLASSES
 from fer_lightning.data.splits import stratified_order
+from fer_lightning.evaluation.predictions import ReportSettings, SplitPredictions
 from fer_lightning.evaluation.reports import write_split_report
 from tests.conftest import write_folders
 
@@ -48,7 +49,9 @@ def test_a_report_on_a_split_without_some_classes_warns(tmp_path: Path, caplog: 
     true = np.array([0, 0, 3, 3, 6])
     probabilities = np.eye(NUM_CLASSES)[[0, 3, 3, 4, 6]].astype(np.float32)
     with caplog.at_level(logging.WARNING):
-        metrics = write_split_report(tmp_path, np.array([f"f{i}" for i in range(5)]), true, probabilities, "val")
+        predictions = SplitPredictions("val", np.array([f"f{i}" for i in range(5)]), true, probabilities)
+        settings = ReportSettings(ece_bins=15, misclassified_per_class=0, saliency_per_class=0)
+        metrics = write_split_report(predictions, tmp_path, settings)
     assert metrics["classes_present"] == 3
     assert "val: 5 faces hold 3 of the 7 classes (absent: disgust, fear, sad, surprise)" in caplog.text
     assert "sad (predicted 1 times)" in (tmp_path / "classification_report.md").read_text()

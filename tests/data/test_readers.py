@@ -256,3 +256,16 @@ def test_symlink_loops_in_a_data_folder_end_and_a_looping_file_is_listed(tmp_pat
     assert len(records) == 14
     assert [(r.source, r.kind) for r in rejected] == [(str(class_dir / "loop.png"), "unreadable")]
     assert "symbolic links" in rejected[0].detail
+
+
+def test_a_float_tiff_is_named_as_an_unsupported_depth_not_dropped_as_blank(tmp_path: Path) -> None:
+    images, labels = random_faces(14, seed=10)
+    root = write_folders(tmp_path / "fer", images, labels, ["Training"] * 14)
+    png = next((root / "train").rglob("*.png"))
+    tiff = png.with_suffix(".tif")
+    Image.fromarray(np.asarray(Image.open(png)).astype(np.float32) / 255).save(tiff)  # gray values in 0..1
+    png.unlink()
+    assert Image.open(tiff).mode == "F"
+    records, rejected = load_fer(root)
+    assert len(records) == 13 and [r.source for r in rejected] == [str(tiff)]
+    assert "float pixels (PIL mode F): unsupported pixel depth" in rejected[0].detail

@@ -18,6 +18,7 @@ from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.evaluation.calibration import apply_temperature, expected_calibration_error
 from fer_lightning.evaluation.evaluate import evaluate
 from fer_lightning.evaluation.inference import tta_views
+from fer_lightning.evaluation.predictions import ReportSettings, SplitPredictions
 from fer_lightning.evaluation.reports import classification_report, write_split_report
 from fer_lightning.training.run import train
 from tests.conftest import SMALL_CNN, random_faces, write_folders
@@ -69,15 +70,15 @@ def test_eval_of_a_trained_checkpoint_reproduces_its_test_accuracy_and_writes_ev
 
     eval_cfg = make_cfg(f"ckpt_path={best}", config="eval", fast=False)
     result = evaluate(eval_cfg)
-    assert result["accuracy"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    assert result["acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     predictions = pd.read_csv(run / "predictions.csv")
     assert len(predictions) == 7 * 8 and (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(
-        result["accuracy"]
+        result["acc"]
     )
     probabilities = predictions[[f"p_{e}" for e in EMOTIONS]].to_numpy()
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
     report = pd.read_csv(run / "classification_report.csv", index_col=0)
-    assert report.loc["accuracy", "f1"] == pytest.approx(result["accuracy"])
+    assert report.loc["accuracy", "f1"] == pytest.approx(result["acc"])
     for name in ("confusion_matrix.png", "reliability_diagram.png", "metrics.json", "classification_report.md"):
         assert (run / name).is_file()
     assert (run / "report" / "test" / "reliability_diagram.png").is_file() and "test/ece" in metrics
@@ -101,7 +102,7 @@ def test_tta_auto_picks_the_mode_with_the_best_val_accuracy_and_applies_it_to_te
     val = {
         mode: evaluate(
             make_cfg(f"ckpt_path={trained_checkpoint}", f"eval.tta={mode}", "eval.split=val", config="eval", fast=False)
-        )["accuracy"]
+        )["acc"]
         for mode in ("none", "hflip", "tencrop")
     }
     chosen = max(val, key=lambda mode: (val[mode], -list(val).index(mode)))
@@ -109,7 +110,7 @@ def test_tta_auto_picks_the_mode_with_the_best_val_accuracy_and_applies_it_to_te
     saved = json.loads((tmp_path / "run" / "tta_on_val.json").read_text())
     assert saved["chosen"] == chosen and saved["val_accuracy"] == pytest.approx(val)
     test = evaluate(make_cfg(f"ckpt_path={trained_checkpoint}", f"eval.tta={chosen}", config="eval", fast=False))
-    assert auto["accuracy"] == pytest.approx(test["accuracy"])
+    assert auto["acc"] == pytest.approx(test["acc"])
 
 
 def test_report_of_a_set_without_neutral_and_with_train_copies_scores_each_group_as_sklearn(tmp_path: Path) -> None:
@@ -135,16 +136,18 @@ def test_report_of_a_set_without_neutral_and_with_train_copies_scores_each_group
     probabilities[:3, 6] = 2  # three faces predicted neutral, a class the labels do not hold
     probabilities /= probabilities.sum(1, keepdims=True)
     out = tmp_path / "report"
-    metrics = write_split_report(out, test.sources, test.labels, probabilities, "test", copy_in_train=copy, ece_bins=15)
+    metrics = write_split_report(
+        SplitPredictions("test", test.sources, test.labels, probabilities, copy), out, ReportSettings(15, 0, 0)
+    )
     predicted = probabilities.argmax(1)
     present = list(range(6))
-    assert metrics["macro_f1"] == pytest.approx(
+    assert metrics["f1"] == pytest.approx(
         f1_score(test.labels, predicted, labels=present, average="macro", zero_division=0)
     )
     for name, mask in (("copy_in_train", copy), ("no_copy", ~copy)):
         assert metrics[f"images_{name}"] == mask.sum()
-        assert metrics[f"accuracy_{name}"] == pytest.approx((predicted[mask] == test.labels[mask]).mean())
-        assert metrics[f"macro_f1_{name}"] == pytest.approx(
+        assert metrics[f"acc_{name}"] == pytest.approx((predicted[mask] == test.labels[mask]).mean())
+        assert metrics[f"f1_{name}"] == pytest.approx(
             f1_score(
                 test.labels[mask],
                 predicted[mask],

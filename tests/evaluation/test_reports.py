@@ -12,6 +12,9 @@ import pytest
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.figures import confusion_matrix_figure, plt
 from fer_lightning.evaluation import reports
+from fer_lightning.evaluation.predictions import ReportSettings, SplitPredictions
+
+SETTINGS = ReportSettings(ece_bins=15, misclassified_per_class=0, saliency_per_class=0)
 
 
 def predictions(n: int = 70, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -33,11 +36,9 @@ def markdown_rows(text: str) -> dict[str, list[str]]:
 def test_classification_report_markdown_has_integer_support_and_blank_cells_not_nan(tmp_path: Path) -> None:
     true, probabilities = predictions()
     reports.write_split_report(
+        SplitPredictions("test", np.array([f"face_{i}.png" for i in range(len(true))]), true, probabilities),
         tmp_path,
-        np.array([f"face_{i}.png" for i in range(len(true))]),
-        true,
-        probabilities,
-        "test",
+        SETTINGS,
         run_name="outputs/train/runs/x",
     )
     text = (tmp_path / "classification_report.md").read_text()
@@ -62,7 +63,12 @@ def test_confusion_matrix_title_carries_accuracy_and_run_name(tmp_path: Path, mo
     )
     true, probabilities = predictions()
     accuracy = (probabilities.argmax(1) == true).mean()
-    reports.write_split_report(tmp_path, np.array(["f"] * len(true)), true, probabilities, "test", run_name="my_run")
+    reports.write_split_report(
+        SplitPredictions("test", np.array(["f"] * len(true)), true, probabilities),
+        tmp_path,
+        SETTINGS,
+        run_name="my_run",
+    )
     texts = [t.get_text() for t in drawn[0].axes[0].texts] + [drawn[0].axes[0].get_title(loc="left")]
     assert any(f"test: accuracy {accuracy:.1%}" in t for t in texts) and "my_run" in texts
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 10_000

@@ -9,16 +9,18 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from fer_lightning.core.checkpoints import CONFIG_KEY
 from fer_lightning.models.classifier import EmotionClassifier
 from fer_lightning.models.trained import LoadedCheckpoint
-from fer_lightning.training.run import train
+from fer_lightning.training.run import load_teacher, train
 from tests.conftest import SMALL_CNN
 
 
 def student(make_cfg, teacher: Path, *overrides: str):
-    """The teacher's own net as a student (same sizes, its weights), distilling from it."""
+    """The teacher's own net as a student (same sizes, its weights), distilling from it (handed in as training/run.py
+    hands it)."""
     cfg = make_cfg(*SMALL_CNN, f"model.teacher={teacher}", *overrides)
-    model = instantiate(cfg.model)
+    model = instantiate(cfg.model, teacher=load_teacher(cfg))
     model.load_state_dict(LoadedCheckpoint.load(teacher, device="cpu").model.state_dict())
     model.on_fit_start()
     return model.eval()
@@ -55,10 +57,11 @@ def test_a_run_with_a_teacher_trains_and_its_checkpoint_holds_only_the_student(
     assert calls and all(calls)  # every training step, and only training steps, learned from the teacher
     saved = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert saved["state_dict"].keys() == LoadedCheckpoint.load(trained_checkpoint).model.state_dict().keys()
-    assert saved["hyper_parameters"]["teacher"] == str(trained_checkpoint)
+    assert saved[CONFIG_KEY]["model"]["teacher"] == str(trained_checkpoint)  # the run's config names its teacher
+    assert "teacher" not in saved["hyper_parameters"]  # a module: never pickled into the checkpoint
 
 
 def test_a_teacher_of_another_input_size_is_named(make_cfg, trained_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match=r"model.teacher=.*last.ckpt takes 48-pixel faces, this run's net 44"):
         student_cfg = make_cfg(*SMALL_CNN, f"model.teacher={trained_checkpoint}", "data.crop_size=44")
-        instantiate(student_cfg.model).on_fit_start()
+        load_teacher(student_cfg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -77,3 +78,22 @@ def test_one_cycle_rebuilt_on_resume_keeps_each_groups_peak_not_the_lr_reached()
         scheduler.step()
     one_cycle(optimizer, total_steps=40)  # as ScheduleOverNewHorizon rebuilds it for a longer run
     assert [group["max_lr"] for group in optimizer.param_groups] == [0.1, 0.01]
+
+
+def test_a_run_without_an_epoch_limit_gets_a_schedule_horizon_or_is_refused_before_any_work(
+    make_cfg, tmp_path: Path
+) -> None:
+    from fer_lightning.training.run import train
+
+    run = tmp_path / "run"
+    # CosineAnnealingLR's T_max=-1 swings the lr between model.lr and 0 every epoch: refused, whatever max_steps says.
+    with pytest.raises(ValueError, match=r"max_epochs=-1 \(no limit\): the lr schedule .*CosineAnnealingLR runs"):
+        train(make_cfg(*SMALL_CNN, "trainer.max_epochs=-1", "+trainer.max_steps=2"))
+    # A per-step schedule with no length at all (an infinite total_steps): refused too.
+    with pytest.raises(ValueError, match=r"warmup_cosine runs over the run's steps and needs a length"):
+        train(make_cfg(*SMALL_CNN, "model/scheduler=warmup_cosine", "trainer.max_epochs=-1"))
+    assert not run.exists()  # refused before the run wrote anything
+    # Its length from trainer.max_steps (here two epochs of one batch); a schedule without a horizon needs none.
+    for schedule in ("warmup_cosine", "plateau"):
+        one_batch = ["data.batch_size=128", "trainer.max_epochs=-1", "+trainer.max_steps=2"]
+        assert train(make_cfg(*SMALL_CNN, f"model/scheduler={schedule}", *one_batch))["val/acc_best"] >= 0

@@ -97,8 +97,10 @@ def test_the_command_line_writes_the_model_and_its_classes(trained_checkpoint: P
         f"hydra.run.dir={tmp_path}",
     ]
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=120)
-    assert (tmp_path / "fer_scratch_cnn.pt").is_file()
-    assert json.loads((tmp_path / "fer_scratch_cnn.pt.classes.json").read_text())["classes"] == list(EMOTIONS)
+    assert (tmp_path / "fer_scratch_cnn.torchscript.pt").is_file()  # named by its format
+    assert json.loads((tmp_path / "fer_scratch_cnn.torchscript.pt.classes.json").read_text())["classes"] == list(
+        EMOTIONS
+    )
 
 
 def test_an_export_that_fails_its_check_leaves_no_file(make_cfg, trained_checkpoint: Path) -> None:
@@ -112,3 +114,37 @@ def test_an_export_that_fails_its_check_leaves_no_file(make_cfg, trained_checkpo
     with pytest.raises(RuntimeError, match="differ from PyTorch's .* nothing was written"):
         export(cfg)
     assert not any(Path(cfg.paths.output_dir).glob("*.pt*"))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_a_torchscript_file_names_a_wrong_input_and_its_outputs_need_no_detach(
+    make_cfg, trained_checkpoint: Path
+) -> None:
+    file = export(make_cfg(f"ckpt_path={trained_checkpoint}", "export.format=torchscript", config="export", fast=False))
+    module = torch.jit.load(str(file))
+    faces = torch.from_numpy(raw_faces()[:, None].astype(np.float32))
+    probabilities = module(faces)
+    assert not probabilities.requires_grad
+    assert probabilities.numpy().shape == (len(faces), len(EMOTIONS))  # no .detach() needed
+    for wrong in (faces[:, 0], faces.expand(-1, 3, -1, -1), faces[..., :40], faces.double()):
+        with pytest.raises(Exception, match=r"expected faces .*(shape \(N, 1, 48, 48\)|float32)") as error:
+            module(wrong)
+        assert "mat1 and mat2" not in str(error.value)
+    np.testing.assert_allclose(module(faces.to(torch.uint8)).numpy(), probabilities.numpy(), atol=1e-5)
+
+
+def test_each_format_gets_a_file_name_of_its_own(make_cfg, trained_checkpoint: Path) -> None:
+    files = [
+        export(make_cfg(f"ckpt_path={trained_checkpoint}", *overrides, config="export", fast=False))
+        for overrides in (
+            ["export.format=torchscript"],
+            ["export.format=weights", "export.weights=float16"],
+            ["export.format=weights", "export.weights=int8"],
+        )
+    ]
+    assert [f.name for f in files] == [
+        "fer_scratch_cnn.torchscript.pt",
+        "fer_scratch_cnn.float16.pt",
+        "fer_scratch_cnn.int8.pt",
+    ]
+    assert all(f.is_file() for f in files)  # one folder, nothing overwritten

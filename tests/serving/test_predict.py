@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from fer_lightning.core.classes import EMOTIONS
+from fer_lightning.core.errors import UserInputError
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import eval_transform
 from fer_lightning.models.trained import LoadedCheckpoint
@@ -36,14 +37,20 @@ def predict_cfg(make_cfg, trained_checkpoint: Path) -> Callable[..., DictConfig]
     )
 
 
-def test_predictions_on_crops_match_the_models_forward_pass(
-    predict_cfg, trained_checkpoint: Path, tmp_path: Path
-) -> None:
-    faces, _ = make_synthetic_faces(2, np.random.default_rng(3))
+def face_crops(tmp_path: Path, per_class: int, seed: int) -> tuple[np.ndarray, Path]:
+    """Synthetic 48x48 faces as face_00.png, face_01.png ... in tmp_path/crops (inputs for detect_faces=false)."""
+    faces, _ = make_synthetic_faces(per_class, np.random.default_rng(seed))
     folder = tmp_path / "crops"
     folder.mkdir()
     for i, face in enumerate(faces):
         cv2.imwrite(str(folder / f"face_{i:02d}.png"), face)
+    return faces, folder
+
+
+def test_predictions_on_crops_match_the_models_forward_pass(
+    predict_cfg, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    faces, folder = face_crops(tmp_path, 2, seed=3)
     # A crop that is neither gray nor 48x48: made gray (cv2) and shrunk with area interpolation, as the spec says.
     big = in_colour(cv2.resize(faces[0], (96, 96), interpolation=cv2.INTER_CUBIC))
     cv2.imwrite(str(folder / "face_big.png"), big)
@@ -350,3 +357,42 @@ def test_ctrl_c_in_a_folder_writes_the_rows_done_then_exits_non_zero(
     assert stopped.value.code == 130
     table = pd.read_csv(Path(cfg.paths.output_dir) / "predictions.csv")
     assert [Path(f).name for f in table["file"]] == ["a.png"]
+
+
+def test_a_corrupt_video_and_a_too_small_face_are_named_and_a_run_that_used_no_input_fails(
+    predict_cfg, tmp_path: Path
+) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    (folder / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 and then the file was cut short")
+    cv2.imwrite(str(folder / "dot.png"), np.full((1, 1), 90, np.uint8))  # with detect_faces=false: no 48x48 face
+    cfg = predict_cfg(folder, "predict.detect_faces=false")
+    with pytest.raises(UserInputError, match=r"none of the 2 file\(s\) could be used \(1 unreadable video, 1 image"):
+        predict(cfg)  # exit status 2 from the command, not 0
+    skipped = pd.read_csv(Path(cfg.paths.output_dir) / "skipped.csv")  # written first: nothing is lost
+    reasons = dict(zip(skipped["file"].map(lambda f: Path(f).name), skipped["reason"], strict=True))
+    assert reasons["clip.mp4"].startswith("unreadable video") and "not an image" not in reasons["clip.mp4"]
+    assert reasons["dot.png"].startswith("image is 1x1, smaller than predict.min_face_side=24")
+    with pytest.raises(ValueError, match=r"input=.*clip.mp4: an unreadable video"):  # alone, before any work
+        predict(predict_cfg(folder / "clip.mp4"))
+    # A run that read its files but found no face in them is a result, not a failure.
+    cv2.imwrite(str(folder / "wall.png"), np.full((200, 200), 128, np.uint8))
+    (folder / "clip.mp4").unlink()
+    (folder / "dot.png").unlink()
+    table, skipped = predict(predict_cfg(folder))
+    assert table.empty and list(skipped["reason"]) == ["no face found"]
+
+
+def test_the_console_shows_each_face_with_its_top_three_emotions_in_percent(
+    predict_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, folder = face_crops(tmp_path, 3, seed=5)
+    with caplog.at_level("INFO", logger="fer_lightning.serving.predict"):
+        table, _ = predict(predict_cfg(folder, "predict.detect_faces=false", "predict.print_faces=2"))
+    lines = [line for record in caplog.records for line in record.getMessage().splitlines()]
+    first = table.iloc[0]
+    ranked = first[PROBABILITIES].astype(float).sort_values(ascending=False)
+    expected = ", ".join(f"{name.removeprefix('p_')} {value:.0%}" for name, value in ranked.iloc[:3].items())
+    assert f"face_00.png face 0 at (0, 0) 48x48: {expected}" in lines
+    assert ranked.index[0] == f"p_{first['emotion']}"  # the first one named is the emotion predicted
+    assert f"... {len(table) - 2} more faces in predictions.csv (predict.print_faces=2)" in lines

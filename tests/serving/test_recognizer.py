@@ -70,8 +70,18 @@ def test_last_settings_and_bad_input(trained_checkpoint: Path, tmp_path: Path) -
     assert EmotionRecognizer.from_checkpoint(trained_checkpoint).detect(np.full((200, 200, 3), 128, np.uint8)) == []
     with pytest.raises(TypeError, match="expected a path, a PIL image or a uint8 array"):
         crops.detect(face.astype(np.float32))
-    with pytest.raises(ValueError, match="not an image OpenCV can read"):
+    with pytest.raises(FileNotFoundError, match="missing.jpg: no such file"):  # not "not an image OpenCV can read"
         crops.detect(tmp_path / "missing.jpg")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(ValueError, match="notes.jpg: not an image OpenCV can read"):
+        crops.detect(tmp_path / "notes.jpg")
+    with pytest.raises(FileNotFoundError, match=r"^images\[2\]: .*missing.jpg: no such file"):  # which item
+        crops.detect_batch([face, face, tmp_path / "missing.jpg"])
+    with pytest.raises(TypeError, match=r"^images\[1\]: expected a path"):
+        crops.detect_batch([face, face.astype(np.float32)])
+    # A whole image below predict.min_face_side is no face (a 1x1 image is not stretched into one), said why.
+    assert crops.detect(np.full((1, 1), 90, np.uint8)) == []
+    assert "smaller than predict.min_face_side=24" in crops.too_small(np.full((1, 1), 90, np.uint8))
 
 
 def test_importing_the_package_does_not_import_the_recognizer() -> None:

@@ -17,6 +17,8 @@ SECTION_LINES = {
     "data": ("data  raw", "data  augmented"),
     "train": ("train cpu",),
     "startup": ("startup cold cache", "startup warm cache"),
+    "paths": ("paths ", "cnn "),
+    "profile": ("profile scratch_cnn", "profile   waiting for data", "profile   forward", "profile   an epoch"),
 }
 
 
@@ -65,3 +67,21 @@ def test_bench_prints_every_section_but_startup(tmp_path: Path) -> None:
 def test_bench_startup_section(tmp_path: Path) -> None:
     lines = run_bench(tmp_path, ["startup"])
     assert any(line.startswith("target warm start") for line in lines), "\n".join(lines)
+
+
+def test_bench_measures_both_data_paths_and_profiles_a_step(tmp_path: Path) -> None:
+    lines = run_bench(tmp_path, ["paths", "profile"], "data.augment=true")
+    cnn = next(line for line in lines if line.startswith("cnn "))
+    workers, device, plain, device_over_plain, device_over_workers = (float(v) for v in cnn.split()[1:6])
+    assert min(workers, device, plain) > 0
+    rounding = 0.5 / min(workers, device, plain) * 2 + 0.01  # the rates are printed as whole faces/s
+    assert device_over_plain == pytest.approx(device / plain, rel=rounding)
+    assert device_over_workers == pytest.approx(device / workers, rel=rounding)
+    paths = [line for line in lines if line.startswith("profile scratch_cnn")]
+    assert len(paths) == 2 and "worker(s)" in paths[0] and ", device," in paths[1], "\n".join(lines)
+    shares = [
+        float(line.rsplit(None, 1)[1].rstrip("%")) for line in lines if line.startswith("profile   ") and "ms" in line
+    ]
+    assert (
+        len(shares) == 8 and abs(sum(shares[:4]) - 100) < 0.5 and abs(sum(shares[4:]) - 100) < 0.5
+    )  # the parts add up

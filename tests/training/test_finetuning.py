@@ -9,9 +9,11 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.model_summary import ModelSummary
 
 from fer_lightning.models.weights import weights_file
 from fer_lightning.training.callbacks import FreezeBackbone
+from tests.conftest import SMALL_CNN
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -106,3 +108,18 @@ def test_the_shared_model_config_is_not_a_model(make_cfg) -> None:
 
     with pytest.raises((MissingConfigException, ConfigCompositionException)):
         make_cfg("model=classifier")
+
+
+@pytest.mark.parametrize("model", ["vgg16", "resnet50"])
+def test_a_random_backbone_trains_with_the_head_at_one_rate_unless_told_otherwise(make_cfg, model: str) -> None:
+    """model.pretrained=false is not transfer learning: nothing to protect, so nothing frozen or slowed."""
+    cfg = make_cfg(f"model={model}", "model.pretrained=false")
+    assert cfg.model.backbone_lr_ratio == 1.0 and cfg.callbacks.freeze_backbone.unfreeze_at_epoch == 0
+    told = make_cfg(f"model={model}", "model.pretrained=false", "model.backbone_lr_ratio=0.1")
+    assert told.model.backbone_lr_ratio == 0.1  # a ratio given on the command line still counts
+
+
+@pytest.mark.parametrize("model", ["cnn", "vgg16", "resnet50"])
+def test_the_model_summary_counts_the_flops_of_every_net(make_cfg, model: str) -> None:
+    cfg = make_cfg(f"model={model}", *(SMALL_CNN if model == "cnn" else ["model.pretrained=false"]))
+    assert ModelSummary(instantiate(cfg.model), max_depth=1).total_flops > 0

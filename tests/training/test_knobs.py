@@ -1,4 +1,5 @@
-"""The accuracy knobs of issue 13 are wired: each changes what training does, on tiny synthetic runs."""
+"""The accuracy knobs (label smoothing, class weights, crops, MixUp, schedules ...) are wired: each changes what
+training does, on tiny synthetic runs."""
 
 from __future__ import annotations
 

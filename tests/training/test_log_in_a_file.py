@@ -37,6 +37,8 @@ def test_a_run_redirected_to_a_file_writes_no_carriage_return_and_one_line_per_e
         r"Epoch (\d)/2 {2}train loss [\d.]+ acc [\d.]+% {2}val loss [\d.]+ acc [\d.]+% {2}lr \S+ .*s$", text, re.M
     )
     assert lines == ["1", "2"]
+    # The model summary as plain log lines, whole: Lightning's rich table is cut at 80 columns in a file.
+    assert "Total Flops" in text and "ScratchCNN" in text and "…" not in text and "┃" not in text
 
 
 def test_the_epoch_line_names_the_backbone_rate_only_where_it_has_its_own() -> None:

@@ -38,7 +38,7 @@ def test_resume_continues_the_same_run_to_the_next_epoch(make_cfg, tmp_path: Pat
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
     assert second["optimizer_states"][0]["state"]  # the optimizer state came back and went on
     series = event_scalars(run).Scalars("val/acc")
-    assert [e.step for e in series] == [0, 1]  # one series against the epoch, no restart
+    assert [e.step for e in series] == [1, 2]  # one series against the epoch (from 1), no restart
     assert len(list((run / "csv").glob("version_*/metrics.csv"))) == 2  # the first start's CSV is kept
 
 
@@ -130,7 +130,7 @@ def test_interrupted_in_training_or_validation_resumes_with_every_epoch_validate
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > saved["global_step"]
     events = event_scalars(run)
     validated = events.Scalars("val/acc")  # drawn against the epoch
-    assert [e.step for e in validated] == [0, 1, 2]  # once per epoch, none skipped
+    assert [e.step for e in validated] == [1, 2, 3]  # once per epoch, none skipped
     # One train/loss series too; an epoch whose training had ended when the run was interrupted has none.
     trained = [e.step for e in events.Scalars("train/loss")]
     assert trained == sorted(set(trained)) and set(trained) <= {e.step for e in validated}
@@ -158,7 +158,7 @@ def test_a_resume_with_fewer_batches_than_were_trained_ends_the_epoch_with_its_v
         )
     )
     assert "val/acc" in metrics
-    assert [e.step for e in event_scalars(run).Scalars("val/acc")] == [0, 1, 2]  # each epoch validated, once
+    assert [e.step for e in event_scalars(run).Scalars("val/acc")] == [1, 2, 3]  # each epoch validated, once
     resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["global_step"] == saved["global_step"] + limit  # epoch 2's batches, none more in epoch 1
 
@@ -278,3 +278,17 @@ def test_last_ckpt_every_few_minutes_is_written_first_then_when_due_and_after_th
     train(make_cfg(*SMALL_RUN, "trainer.max_epochs=4", "callbacks.last_checkpoint.every_minutes=60", *probe))
     assert LastSeen.seen == [None, 0, 0, 0]  # epoch 0 written, epochs 1 and 2 not yet due
     assert torch.load(last, weights_only=True)["epoch"] == 3  # and always the last epoch
+
+
+def test_a_run_whose_last_epoch_is_its_best_keeps_one_file_under_both_names(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=1", "test=false"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    [best] = checkpoints.glob("epoch*.ckpt")
+    last = checkpoints / "last.ckpt"
+    assert best.samefile(last)  # one file on disk, two names: the best for eval, last.ckpt for a resume
+    kept = best.read_bytes()
+    next_second()
+    train(make_cfg(*SMALL_RUN, "trainer.max_epochs=2", "test=false", f"ckpt_path={last}"))
+    assert torch.load(last, weights_only=True)["epoch"] == 1  # last.ckpt written anew by the resumed run ...
+    if best.exists():  # ... and the first best, if still the best, left as it was
+        assert best.read_bytes() == kept and not best.samefile(last)

@@ -129,3 +129,76 @@ def test_a_read_only_checkpoints_folder_is_the_projects_own_one_line_error(tmp_p
     line = one_error_line(out)
     assert "could not write checkpoint epoch000" in line and f"in {checkpoints}" in line
     assert "Read-only file system" in line
+
+
+def test_a_fresh_run_into_a_finished_run_folder_is_refused_and_changes_nothing(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    run = cnn_run(tmp_path, trained_checkpoint)
+    before = snapshot(run)
+    line = one_error_line(train_command(tmp_path, *RUN, f"hydra.run.dir={run}"))  # no ckpt_path: not a resume
+    assert f"run folder {run} holds an earlier run" in line and "ckpt_path=" in line, line
+    assert snapshot(run) == before  # its config, checkpoint and log as they were; no lock file added either
+
+
+def sweep_command(tmp_path: Path, sweep: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fer_lightning.train", "-m", "model.lr=1e-3,3e-4", *RUN, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_second_sweep_into_a_live_sweeps_folder_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    (sweep / "0_lr=0.001").mkdir(parents=True)  # the live sweep's first job, still running: no .hydra/ yet
+    (sweep / "multirun.yaml").write_text("the live sweep's config\n")
+    with (sweep / ".sweep.lock").open("a+") as held:  # the live sweep's lock, as OwnSweepFolder holds it
+        held.write("4242\n")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        before = snapshot(sweep)
+        out = sweep_command(tmp_path, sweep)
+        after = snapshot(sweep)
+    text = out.stdout + out.stderr
+    assert out.returncode == 2 and "Traceback" not in text, text
+    refused = [line for line in text.splitlines() if "[ERROR]" in line]
+    assert len(refused) == 1 and f"sweep folder {sweep} is in use by another sweep (pid 4242)" in refused[0], text
+    assert after == before and sorted(p.name for p in sweep.iterdir()) == [".sweep.lock", "0_lr=0.001", "multirun.yaml"]
+
+
+def test_a_sweep_into_a_folder_with_an_earlier_sweeps_jobs_is_refused(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    (sweep / "0_lr=0.01" / ".hydra").mkdir(parents=True)  # an earlier sweep's job (its lock is long gone)
+    before = snapshot(sweep)
+    out = sweep_command(tmp_path, sweep)
+    text = out.stdout + out.stderr
+    assert out.returncode == 2 and "Traceback" not in text, text
+    refused = [line for line in text.splitlines() if "[ERROR]" in line]
+    assert len(refused) == 1 and f"sweep folder {sweep} holds the jobs of an earlier sweep (0_lr=0.01)" in refused[0]
+    assert snapshot(sweep) == before and not (sweep / "leaderboard.md").exists()
+
+
+def test_the_paths_a_run_prints_paste_back_unquoted_into_eval_and_curves(tmp_path: Path) -> None:
+    """A user copies the best checkpoint and the run folder from the run's last lines into the next command, as they
+    are: a folder named by overrides holds no = or , (Hydra's override grammar would stop there)."""
+    trained = train_command(tmp_path, "model.lr=0.002", *RUN, "trainer.max_epochs=2", "data.batch_size=8")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    printed = trained.stdout + trained.stderr
+    best = printed.split("Best checkpoint: ")[1].split()[0]
+    run = printed.split("Run folder: ")[1].split()[0]
+    assert "lr-0.002" in run and not set("=,") & set(run), run
+    for command in (
+        ["fer_lightning.eval", f"ckpt_path={best}", "report.saliency_per_class=0"],
+        ["fer_lightning.curves", f"runs=[{run},{run}]", "labels=[a,b]"],
+    ):
+        pasted = subprocess.run(
+            [sys.executable, "-m", *command, f"paths.root={tmp_path / 'outputs'}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert pasted.returncode == 0, (command, pasted.stderr[-3000:])

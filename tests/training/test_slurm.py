@@ -95,7 +95,7 @@ def test_a_run_stopped_mid_epoch_and_resumed_draws_every_epoch_once_lr_included(
     assert torch.load(last, weights_only=True)["epoch"] == 1
     train(make_cfg(*overrides, f"ckpt_path={last}"))
     for tag in ("val/acc", "train/loss", "train/lr"):  # Lightning skips on_train_epoch_start on a mid-epoch resume
-        assert tensorboard_steps(tmp_path / "run", tag) == [0, 1], tag
+        assert tensorboard_steps(tmp_path / "run", tag) == [1, 2], tag
 
 
 # ---- through a running SLURM cluster -----------------------------------------------------------------------------
@@ -118,8 +118,8 @@ TINY = [
     "trainer.max_epochs=1",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    "saliency_per_class=0",
-    "misclassified_per_class=2",
+    "report.saliency_per_class=0",
+    "report.misclassified_per_class=2",
 ]
 JOB_MINUTES = 15  # the longest any of these may take on a shared 2-core machine (a minute or two when idle)
 
@@ -288,9 +288,9 @@ def test_a_preempted_job_is_requeued_by_lightning_and_goes_on_where_it_stopped(c
     # Each start logged its own epochs (csv/version_<n>: one per start): none twice, none missing.
     logged = [pd.read_csv(f) for f in sorted(run.glob("csv/version_*/metrics.csv"))]
     epochs = [set(t.loc[t["val/acc"].notna() | t["train/loss"].notna(), "step"].astype(int)) for t in logged]
-    assert len(epochs) == 2 and not epochs[0] & epochs[1] and epochs[0] | epochs[1] == {0, 1, 2}, epochs
+    assert len(epochs) == 2 and not epochs[0] & epochs[1] and epochs[0] | epochs[1] == {1, 2, 3}, epochs
     for tag in ("val/acc", "train/loss", "train/lr"):
-        assert tensorboard_steps(run, tag) == [0, 1, 2], tag
+        assert tensorboard_steps(run, tag) == [1, 2, 3], tag
     board = pd.read_csv(sweep_dir / "leaderboard.csv")
     assert list(board["status"]) == ["completed"]
 

@@ -59,26 +59,30 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(
     scalars = set(events.Tags()["scalars"])
     for stage in ("train", "val"):
         assert {f"{stage}/{m}" for m in ("acc", "precision", "recall", "f1", "loss")} <= scalars
-    assert not any(tag.startswith("test/") for tag in scalars)  # the curves' run: test's numbers sit beside it
+    # One run: test's numbers are single points at the last epoch's step, beside the curves, in TensorBoard's group
+    # "~test", which sorts after train and val (TensorBoard opens its first two groups).
+    tested = [tag for tag in scalars if tag.startswith("~test/")]
+    assert tested and all([e.step for e in events.Scalars(tag)] == [6] for tag in tested)
+    assert not any(tag.startswith("test/") for tag in scalars)
     assert "val/f1_fear" in scalars and "train/lr" in scalars and "train/lr_backbone" not in scalars  # one rate
     assert not any(tag.startswith(("hp/", "lr/")) for tag in scalars)  # no group of single points leads the tab
-    assert [e.step for e in events.Scalars("val/acc")] == list(range(6))  # against the epoch
+    assert [e.step for e in events.Scalars("val/acc")] == list(range(1, 7))  # against the epoch, counted from 1
     first = next(e.step for e in events.Scalars("val/acc") if e.value >= 0.6)  # time to accuracy: that epoch's value
     assert (
         f"val/acc reached 0.6 after {saved['minutes_to_val_acc_0.6']:.1f} minutes of fitting (epoch {first})"
         in caplog.text
     )
     images = events.Tags()["images"]
-    assert {"test/confusion_matrix", "val/confusion_matrix", "test/misclassified", "test/gradcam"} <= set(images)
+    assert {"~test/confusion_matrix", "val/confusion_matrix", "~test/misclassified", "~test/gradcam"} <= set(images)
     assert (run / "report" / "test" / "gradcam.png").is_file()
-    assert {f"test/pr_{e}" for e in ("angry", "neutral")} <= set(events.Tags()["tensors"]) | set(
+    assert {f"~test/pr_{e}" for e in ("angry", "neutral")} <= set(events.Tags()["tensors"]) | set(
         events.PluginTagToContent("pr_curves")
     )
-    # The final numbers, each under its own name at the last epoch, and the HPARAMS session: beside the curves.
+    # The final numbers, each under its own name at the last epoch, and the HPARAMS session: in the curves' run.
     final, start = final_run(run)
     for name in ("test/acc", "test/precision", "test/recall", "test/f1", "val/acc_best"):
-        [point] = final.Scalars(name)
-        assert point.value == pytest.approx(metrics[name]) and point.step == 5, name
+        point = final.Scalars(name.replace("test/", "~test/"))[-1]  # val/acc_best: a curve ending at the best
+        assert point.value == pytest.approx(metrics[name]) and point.step == 6, name
     hparams = start.hparams
     assert {"batch_size", "dropout", "lr", "max_epochs"} <= set(hparams) and "seed" not in hparams  # the overridden
     assert hparams["batch_size"].string_value == "32" and hparams["lr"].number_value == 3e-3  # 32, not 32.000
@@ -100,10 +104,10 @@ def test_multirun_gives_a_named_folder_and_tensorboard_run_per_job_and_a_leaderb
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
     jobs = [job_folder(tmp_path, n) for n in (0, 1, 2)]
     assert [p.name for p in jobs] == [
-        "0_lr=0.001",
-        "1_lr=0.0003",
-        "2_lr=-1",
-    ]  # TensorBoard names its runs by these folders
+        "0_lr-0.001",
+        "1_lr-0.0003",
+        "2_lr--1",
+    ]  # TensorBoard names its runs by these folders; no = or , (they paste back into an override unquoted)
     events = event_scalars(jobs[0])
     # HPARAMS as TensorBoard's own backend computes it for --logdir: the swept knob alone, the final numbers as its
     # metric columns (not every curve), the run named by its sweep and job number.
@@ -111,12 +115,12 @@ def test_multirun_gives_a_named_folder_and_tensorboard_run_per_job_and_a_leaderb
     assert [(info.name, info.differs) for info in experiment.hparam_infos] == [("lr", True)]
     assert {info.name.tag for info in experiment.metric_infos} == {
         "val/acc_best",
-        "test/acc",
-        "test/precision",
-        "test/recall",
-        "test/f1",
+        "~test/acc",
+        "~test/precision",
+        "~test/recall",
+        "~test/f1",
     }
-    assert final_run(jobs[0])[1].group_name == f"{tmp_path.name}/0"
+    assert final_run(jobs[0])[1].group_name == f"#0 {tmp_path.name}"  # the job first: the Trial ID column is narrow
     assert "config" in {tag.split("/")[0] for tag in events.Tags()["tensors"]}  # the whole config as a text card
     assert json.loads((jobs[0] / "metrics.json").read_text())["status"] == "completed"
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("job")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from fer_lightning.core.overrides import folder_name
-from fer_lightning.tools.leaderboard import readable_number, short_keys, write_leaderboard
+from fer_lightning.training.leaderboard import readable_number, short_keys, write_leaderboard
 
 SHARED = {"model": "cnn", "dropout": 0.5, "optimizer": "torch.optim.AdamW", "max_epochs": 2}
 
@@ -86,7 +86,7 @@ def test_markdown_shows_only_what_differs_readably_and_the_csv_keeps_everything(
     columns, *rows = ([cell.strip() for cell in line.strip("|").split("|")] for line in lines)
     rows = [dict(zip(columns, row, strict=True)) for row in rows]
     assert columns[:4] == ["best", "job", "status", "overrides"]
-    assert {"val/acc_best", "test/acc", "epochs", "s/epoch", "error"} <= set(columns)
+    assert {"val/acc_best %", "test/acc %", "epochs", "s/epoch", "error"} <= set(columns)  # one unit: percent
     assert not {"lr", "weight_decay"} & set(columns)  # the knobs the overrides set: said once, in that column
     assert not {"dropout", "optimizer", "max_epochs", "model"} & set(columns)  # the same in every job: said once
     assert not {"model.lr", "data"} & set(columns) and "data=synthetic," not in text  # overrides: in their own column
@@ -96,9 +96,9 @@ def test_markdown_shows_only_what_differs_readably_and_the_csv_keeps_everything(
         and "Overrides of every job: `data=synthetic data.num_workers=0`" in text
     )
     assert [row["job"] for row in rows] == ["1", "0", "2", "3"] and rows[0]["best"] == "*"
-    assert rows[0]["val/acc_best"] == "0.671"
+    assert rows[0]["val/acc_best %"] == "67.1"
     assert rows[0]["s/epoch"] == "30.9" and rows[0]["epochs"] == "2" and "0.0000" not in text
-    assert rows[0]["min to 0.6"] == "0.9"  # callbacks.TimeToAccuracy's minutes
+    assert rows[0]["min to 60%"] == "0.9"  # callbacks.TimeToAccuracy's minutes
     assert rows[0]["overrides"] == "lr=0.0003 weight_decay=2.05e-05"  # shortened, the shared ones left out
     failed = rows[-1]  # its knobs (in the csv) come from its saved config
     assert failed["status"] == "failed" and "lr=-1" in failed["overrides"] and "learning rate" in failed["error"]
@@ -113,7 +113,7 @@ def test_markdown_shows_only_what_differs_readably_and_the_csv_keeps_everything(
 def test_a_job_without_metrics_json_is_failed_and_a_folder_without_jobs_is_refused(
     sweep: Path, tmp_path_factory
 ) -> None:
-    (sweep / "2_lr=0.001,weight_decay=0.0001" / "metrics.json").unlink()
+    (sweep / "2_lr-0.001_weight_decay-0.0001" / "metrics.json").unlink()
     board = write_leaderboard(sweep).set_index("job")
     assert board.loc[2, "status"] == "failed" and "died" in board.loc[2, "error"]
     with pytest.raises(FileNotFoundError, match="not a sweep folder"):
@@ -150,3 +150,17 @@ def test_override_keys_are_shortened_without_ambiguity() -> None:
         "model.scheduler.patience": "scheduler.patience",
         "callbacks.early_stopping.patience": "early_stopping.patience",
     }
+
+
+def test_a_damaged_metrics_json_is_that_jobs_row_and_names_the_file(
+    sweep: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    [damaged] = [job for job in sweep.iterdir() if job.name.startswith("1_")]
+    (damaged / "metrics.json").write_text('{"status": "completed", "metr')  # cut short (a full disk)
+    (damaged / ".hydra" / "overrides.yaml").write_text("- [unclosed\n")
+    with caplog.at_level("WARNING"):
+        table = write_leaderboard(sweep).set_index("job")
+    assert len(table) == 4 and list(table.loc[[0, 2], "status"]) == ["completed", "completed"]  # the others stand
+    assert table.loc[1, "status"] == "failed" and f"unreadable {damaged / 'metrics.json'}" in table.loc[1, "error"]
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert str(damaged / "metrics.json") in warned and str(damaged / ".hydra" / "overrides.yaml") in warned
