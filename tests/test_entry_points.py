@@ -60,15 +60,21 @@ def test_fer_data_root_environment_variable_sets_data_root(
     assert make_cfg(fast=False).data.root == "data/fer2013"
 
 
-def test_help_names_the_four_approaches_and_the_debug_presets(tmp_path: Path) -> None:
+def help_from_the_command_line(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m fer_lightning.<command> --help`` as a user types it, checked to succeed."""
     out = subprocess.run(
-        [sys.executable, "-m", "fer_lightning.train", "--help"],
-        cwd=tmp_path,
+        [sys.executable, "-m", f"fer_lightning.{command}", "--help"],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
+    return out
+
+
+def test_help_names_the_four_approaches_and_the_debug_presets(tmp_path: Path) -> None:
+    out = help_from_the_command_line("train", tmp_path)
     for words in (
         "1. scratch CNN",
         "2. scratch CNN + augmentation",
@@ -199,14 +205,7 @@ def test_every_commands_help_is_its_own_page(
 
 
 def test_predict_help_from_the_command_line(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "fer_lightning.predict", "--help"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = help_from_the_command_line("predict", tmp_path)
     assert out.stdout.startswith("python -m fer_lightning.predict input=<image|folder|video|camera index>")
     assert "input=PATH|0" in out.stdout and "predict/detector=auto|haar|ssd" in out.stdout
     assert "  python -m fer_lightning.predict input=photo.jpg\n" in out.stdout

@@ -351,12 +351,13 @@ class FERDataModule(LightningDataModule):
         ``whole`` gives the uncropped faces (for ten-crop TTA). Under a Trainer whose device the faces are resident
         on (``data.on_device``), batches of indices, turned into faces in ``on_after_batch_transfer``."""
         pipeline = "train" if train else "whole" if whole else "val"
+        drop_last = train and len(self.splits[split]) > self.batch_size  # no 1-image BatchNorm batch
         if self.trainer is not None and not whole and self.faces_on_device():
             return DataLoader(
                 FaceIndices(split, len(self.splits[split])),
                 batch_size=self.batch_size,
                 shuffle=train,
-                drop_last=train and len(self.splits[split]) > self.batch_size,
+                drop_last=drop_last,
                 collate_fn=FaceIndices.collate,
             )
         if self.ten_crop_train and train:
@@ -367,7 +368,7 @@ class FERDataModule(LightningDataModule):
             FaceDataset(self.splits[split], self.transforms[pipeline]),
             batch_size=self.batch_size,
             shuffle=train,
-            drop_last=train and len(self.splits[split]) > self.batch_size,  # no 1-image BatchNorm batch
+            drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.pin_memory,
