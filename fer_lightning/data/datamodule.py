@@ -35,7 +35,7 @@ from fer_lightning.data.cleaning import (
     pixel_hashes,
     summarize,
 )
-from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses
+from fer_lightning.data.readers import FaceRecords, Rejected, UnknownClasses, check_class_folders, find_source
 from fer_lightning.data.splits import SPLITS, assign_splits, split_table, stratified_order
 from fer_lightning.data.synthetic import make_synthetic_faces
 from fer_lightning.data.transforms import build_transform
@@ -297,6 +297,14 @@ class FERDataModule(LightningDataModule):
             )
         return FaceRecords.concat(parts), []
 
+    def check_source(self) -> None:
+        """A ``data.root`` that holds no FER-2013, said before a run writes anything (its loggers' folders): one line,
+        and the run folder is taken back (core/entry.py)."""
+        if self.synthetic is None:
+            kind, path = find_source(self.root)
+            if kind == "folders" and self.unknown_classes == "error":  # "skip" lists them when the data is read
+                check_class_folders(path, "error")
+
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:  # read, split and clean once, whatever the stage
             self.splits = self.prepare_splits()
@@ -393,6 +401,12 @@ class FERDataModule(LightningDataModule):
                 wanted = False
             if wanted:
                 self.device_pipeline("train"), self.device_pipeline("val")
+                unused = f"; data.num_workers={self.num_workers} unused" if self.num_workers else ""
+                if rank_zero_only.rank == 0:
+                    log.info(
+                        "Faces resident on %s (data.on_device=%s): batches are gathered and augmented there, "
+                        "no DataLoader workers%s", device, self.on_device, unused,
+                    )  # fmt: skip
             self.device_path = wanted
         return self.device_path
 

@@ -47,11 +47,13 @@ class Client:
             return response.status, json.loads(data)
         return response.status, data.decode() if kind.startswith("text/") else data
 
-    def predict(self, image: bytes, explain: bool = False, filename: str = "image") -> tuple[int, Any]:
+    def predict(
+        self, image: bytes, explain: bool = False, filename: str = "image", detect_faces: bool = True
+    ) -> tuple[int, Any]:
+        """POST /predict; ``detect_faces=False``: the whole image is one face."""
         body, content_type = multipart(image, filename)
-        return self.request(
-            "POST", f"/predict{'?explain=true' if explain else ''}", body, {"Content-Type": content_type}
-        )
+        query = "&".join(q for q, on in (("explain=true", explain), ("detect_faces=false", not detect_faces)) if on)
+        return self.request("POST", f"/predict?{query}" if query else "/predict", body, {"Content-Type": content_type})
 
     def health(self) -> tuple[int, Any]:
         return self.request("GET", "/health")

@@ -98,14 +98,16 @@ def predict_settings(detector: str, overrides: Sequence[str] = ()) -> DictConfig
 FACE_CROP_SIDE = 128
 
 
-def no_face_reason(image: np.ndarray) -> str:
-    """Why an image gave no face: with a hint where it looks like a face crop, which detectors need context around."""
+# How a command-line or Python user takes each image as one face; the web server says its own way.
+WHOLE_IMAGE_HINT = "predict.detect_faces=false takes each image as one face (API: overrides=['detect_faces=false'])"
+
+
+def no_face_reason(image: np.ndarray, hint: str = WHOLE_IMAGE_HINT) -> str:
+    """Why an image gave no face: with ``hint`` where it looks like a face crop, which detectors need context
+    around."""
     height, width = image.shape[:2]
     if max(height, width) <= FACE_CROP_SIDE and 0.75 <= width / max(height, 1) <= 1.33:
-        return (
-            "no face found in what looks like a face crop: predict.detect_faces=false takes each image as one face "
-            f"(API: overrides=['detect_faces=false']; the image is {width}x{height})"
-        )
+        return f"no face found in what looks like a face crop: {hint} (the image is {width}x{height})"
     return "no face found"
 
 
@@ -165,30 +167,32 @@ class EmotionRecognizer:
         "margin=0.1", "detector.min_score=0.5", "device=cpu"]``."""
         return cls(LoadedCheckpoint.load(ckpt_path, root), predict_settings(detector, overrides))
 
-    def too_small(self, image: np.ndarray) -> str | None:
-        """Why an image taken whole as a face (``detect_faces=false``) is too small to be one: below
-        ``min_face_side`` pixels on its shorter side (a 1x1 image would be stretched into a 48x48 "face"), else None."""
+    def too_small(self, image: np.ndarray, detect: bool = True) -> str | None:
+        """Why an image taken whole as a face (``detect_faces=false``, or ``detect=False``) is too small to be one:
+        below ``min_face_side`` pixels on its shorter side (a 1x1 image would be stretched into a 48x48 "face"), else
+        None."""
         smallest = self.settings.get("min_face_side") or 0
         height, width = image.shape[:2]
-        if self.detector is None and min(height, width) < smallest:
+        if (self.detector is None or not detect) and min(height, width) < smallest:
             return (
                 f"image is {width}x{height}, smaller than predict.min_face_side={smallest} on a side: too small to "
                 "be taken for a face"
             )
         return None
 
-    def find_faces(self, image: np.ndarray) -> list[FoundFace]:
+    def find_faces(self, image: np.ndarray, detect: bool = True) -> list[FoundFace]:
         """Every face of a decoded image, left to right, levelled by its eyes with ``align=true``; with
-        ``detect_faces=false`` the whole image is the face (levelled too with ``align=true``), unless it is
-        ``too_small``: then none."""
-        if self.too_small(image):
+        ``detect_faces=false`` (or ``detect=False``, one image's choice) the whole image is the face (levelled too
+        with ``align=true``), unless it is ``too_small``: then none."""
+        if self.too_small(image, detect):
             return []
         gray = to_gray(image)
         whole = Box(0, 0, gray.shape[1], gray.shape[0])
-        if self.detector is None and self.aligner is None:
+        detector = self.detector if detect else None
+        if detector is None and self.aligner is None:
             return [FoundFace(whole, as_face(gray))]
         found = []
-        for index, box in enumerate(self.detector(image) if self.detector is not None else [whole]):
+        for index, box in enumerate(detector(image) if detector is not None else [whole]):
             angle = self.aligner.angle(image, box) if self.aligner else 0.0
             found.append(FoundFace(box, crop_face(gray, box, self.settings.margin, angle), angle, index))
         return found

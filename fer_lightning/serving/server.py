@@ -149,6 +149,10 @@ UPLOAD = {
 }
 
 
+# The HTTP API's way to take a face crop whole (POST /predict's query), for the note of an image with no face.
+WHOLE_IMAGE = "POST /predict?detect_faces=false takes the image as one face"
+
+
 def model_id(path: Path) -> str:
     """The checkpoint's file name without its suffix and the first 12 hex digits of its SHA-256: two servers give the
     same id only for the same weights."""
@@ -195,11 +199,12 @@ class Service:
     def max_bytes(self) -> int:
         return int(self.settings.max_upload_mb * 2**20)
 
-    def recognize(self, data: bytes, explain: bool) -> dict[str, Any]:
-        """The faces of an uploaded image, as predict finds and scores them."""
+    def recognize(self, data: bytes, explain: bool, detect_faces: bool = True) -> dict[str, Any]:
+        """The faces of an uploaded image, as predict finds and scores them (``detect_faces=False``: the whole image
+        is one face, as ``predict.detect_faces=false`` takes it)."""
         image = decode_image(data, self.settings.max_pixels)
         with self.lock:
-            found = self.recognizer.find_faces(image)
+            found = self.recognizer.find_faces(image, detect_faces)
             probabilities = self.recognizer.probabilities([face.face for face in found])
             maps = self.recognizer.saliency([f.face for f in found], probabilities.argmax(1)) if explain else None
         faces = [
@@ -207,7 +212,8 @@ class Service:
             for i, (face, p) in enumerate(zip(found, probabilities, strict=True))
         ]
         height, width = image.shape[:2]
-        return {"faces": faces, "width": width, "height": height, "note": None if found else no_face_reason(image)}
+        note = None if found else self.recognizer.too_small(image, detect_faces) or no_face_reason(image, WHOLE_IMAGE)
+        return {"faces": faces, "width": width, "height": height, "note": note}
 
     def face(self, found: FoundFace, probabilities: np.ndarray, heat: np.ndarray | None) -> Face:
         saliency = None
@@ -312,7 +318,9 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/predict", responses=REFUSALS, openapi_extra=UPLOAD)
     async def predict(
-        request: Request, explain: bool = Query(False, description="add each face's Grad-CAM map")
+        request: Request,
+        explain: bool = Query(False, description="add each face's Grad-CAM map"),
+        detect_faces: bool = Query(True, description="false: the whole image is one face (a face crop)"),
     ) -> Prediction:
         """Each face in the image (multipart/form-data, field ``file``) with its box, emotion and the seven calibrated
         probabilities: what ``python -m fer_lightning.predict`` gives for the same file."""
@@ -324,7 +332,7 @@ def create_app(service: Service) -> FastAPI:
         async for chunk in request.stream():
             upload.feed(chunk)
         found = await asyncio.get_running_loop().run_in_executor(
-            service.worker, service.recognize, upload.image_bytes(), explain
+            service.worker, service.recognize, upload.image_bytes(), explain, detect_faces
         )
         return Prediction(**found, model=service.model, ms=round((time.perf_counter() - start) * 1000, 1))
 

@@ -88,7 +88,9 @@ class MultipartImage:
 
     def _headers_finished(self) -> None:
         name = parse_options_header(self._disposition)[1].get(b"name")
-        self._in_file = name == FIELD.encode() and self.file is None  # the first such field; the rest are ignored
+        self._in_file = name == FIELD.encode()
+        if self._in_file and self.file is not None:
+            raise Refused(422, f"more than one file in the field {FIELD!r}: send one image per request")
         if self._in_file:
             self.file = bytearray()
 

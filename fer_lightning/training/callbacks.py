@@ -149,7 +149,8 @@ def epoch_line(epoch: int, max_epochs: int | None, metrics: dict[str, Any], seco
 
 class ShortProgressBar(OneBasedEpochBar):
     """Lightning's rich bar, with epochs counted from 1 (``Epoch 2/2`` on the last of two, not ``Epoch 1/1``) and
-    only the accuracies, in short names (``acc 0.41 val 0.38 best 0.40``), so its last line fits in 100 columns."""
+    only the accuracies, in short names and in percent as the log lines give them (``acc 41.2% val 38.0% best 40.1%``),
+    so its last line fits in 100 columns."""
 
     SHORT = {"train/acc": "acc", "val/acc": "val", "val/acc_best": "best", "test/acc": "test"}
 
@@ -160,7 +161,7 @@ class ShortProgressBar(OneBasedEpochBar):
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float | dict]:
         metrics = super().get_metrics(trainer, pl_module)
-        return {short: f"{float(metrics[name]):.3f}" for name, short in self.SHORT.items() if name in metrics}
+        return {short: f"{float(metrics[name]):.1%}" for name, short in self.SHORT.items() if name in metrics}
 
 
 class LoggedModelSummary(ModelSummary):
@@ -429,7 +430,7 @@ class RunRecord(L.Callback):
             return metrics
         epochs = trainer.current_epoch
         best = best_checkpoint(trainer)
-        dashboards.log_hparams(trainer.loggers, self.hparams, metrics, epochs, {*self.fitted, *self.tested})
+        dashboards.log_hparams(trainer.loggers, self.hparams, metrics, epochs)
         reached = next((c.minutes for c in trainer.callbacks if isinstance(c, TimeToAccuracy)), {})
         record = {
             "status": "completed",

@@ -23,6 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.core.figures import confusion_matrix_figure, plt
 from fer_lightning.core.overrides import is_location, override_keys, sweep_keys
+from fer_lightning.core.units import in_percent
 from fer_lightning.evaluation.figures import tensorboard_tag
 from fer_lightning.evaluation.reports import confusion_counts
 
@@ -136,7 +137,12 @@ def hparams_summaries(entry: HparamsEntry) -> list[Summary]:
             )
             for name in entry.shown
         ],
-        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tensorboard_tag(m))) for m in entry.metrics],
+        metric_infos=[
+            api_pb2.MetricInfo(
+                name=api_pb2.MetricName(tag=hparams_tag(m)), display_name=f"{m} %" if in_percent(m) else m
+            )
+            for m in entry.metrics
+        ],
     )
     content = plugin_data_pb2.HParamsPluginData(experiment=experiment, version=metadata.PLUGIN_DATA_VERSION)
     columns = Summary.Value(
@@ -148,16 +154,20 @@ def hparams_summaries(entry: HparamsEntry) -> list[Summary]:
 
 
 HPARAMS_SUFFIX = ".hparams"  # the events file of a run's HPARAMS entry, beside its curves
+# The table's metric columns are scalars of the run: copies of the final numbers, in percent where a fraction
+# (core/units.py) as the console and the leaderboard show them, under a group that sorts after train and val.
+HPARAMS_GROUP = "~hparams"
 
 
-def log_hparams(
-    loggers: Iterable[Logger], entry: HparamsEntry, metrics: Mapping[str, float], step: int, logged: Iterable[str]
-) -> None:
+def hparams_tag(metric: str) -> str:
+    """The scalar behind a metric column of the HPARAMS table: ``val/acc_best`` -> ``~hparams/val/acc_best``."""
+    return f"{HPARAMS_GROUP}/{metric}"
+
+
+def log_hparams(loggers: Iterable[Logger], entry: HparamsEntry, metrics: Mapping[str, float], step: int) -> None:
     """The run's HPARAMS entry in the folder of its curves (one run in TensorBoard's list), in an events file of its
-    own: a resumed run replaces it (TensorBoard keeps a run's first entry). The table's metric values are the run's
-    own scalars (the last value of each); a metric column not among the ``logged`` scalars (a report's number) is
-    written at ``step``. Every knob also goes to hparams.yaml (and to the other loggers)."""
-    logged = set(logged)
+    own: a resumed run replaces it (TensorBoard keeps a run's first entry). Its metric columns, written at ``step``:
+    the run's final numbers, fractions in percent. Every knob also goes to hparams.yaml (and to the other loggers)."""
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             folder = Path(logger.log_dir)
@@ -168,8 +178,8 @@ def log_hparams(
                 for summary in hparams_summaries(entry):
                     writer.file_writer.add_summary(summary, step)
                 for name in entry.metrics:
-                    if name in metrics and name not in logged:
-                        writer.add_scalar(tensorboard_tag(name), metrics[name], step)
+                    if name in metrics:
+                        writer.add_scalar(hparams_tag(name), metrics[name] * (100 if in_percent(name) else 1), step)
             # tensorboard/hparams.yaml: written here, as the logger's save() leaves a file it wrote once as it is.
             save_hparams_to_yaml(folder / TensorBoardLogger.NAME_HPARAMS_FILE, dict(entry.values))
         else:

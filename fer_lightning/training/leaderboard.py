@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.core.files import write_csv, write_text
 from fer_lightning.core.overrides import job_number, parse_override, short_value
+from fer_lightning.core.units import in_percent
 
 log = logging.getLogger(__name__)
 # One name per number, as Lightning, TensorBoard and metrics.json name it (training/callbacks.py run_metric_name).
@@ -184,12 +185,13 @@ def readable(
     }
     metrics = [m for m in dict.fromkeys([rank_by, *METRICS]) if m in table and (m == rank_by or table[m].notna().any())]
     view = table[["best", "job", "status", *varying, *metrics, *RUN_COLUMNS, *timing]].copy()
-    for metric in metrics:  # in percent, as the runs' own log lines give them; the CSV keeps fractions
-        view[metric] = view[metric] * 100 if pd.api.types.is_numeric_dtype(view[metric]) else view[metric]
+    percent = [m for m in metrics if in_percent(m) and pd.api.types.is_numeric_dtype(view[m])]
+    for metric in percent:  # as the runs' own log lines give them; the CSV keeps fractions
+        view[metric] = view[metric] * 100
     view = view.rename(
         columns={
             "seconds_per_epoch": "s/epoch",
-            **{m: f"{m} %" for m in metrics},
+            **{m: f"{m} %" for m in percent},
             **{c: f"min to {float(c.rsplit('_', 1)[-1]):.0%}" for c in timing},
         }
     )

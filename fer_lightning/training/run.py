@@ -53,6 +53,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("Run folder: %s", cfg.paths.output_dir)
     resume = resume_point(cfg)
     datamodule: FERDataModule = instantiate(cfg.data)
+    datamodule.check_source()
     model: EmotionClassifier = instantiate(cfg.model, teacher=load_teacher(cfg))
     if resume.path:
         check_shapes(resume.path, resume.shapes, model)

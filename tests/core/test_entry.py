@@ -178,6 +178,7 @@ def test_a_missing_or_wrong_mandatory_key_is_one_line_and_leaves_no_run_folder(t
         ["predict", f"input={nope}.jpg"],
         ["ensemble", f"members=[{nope}.ckpt,{nope}.ckpt]"],
         ["train", *TINY_CLI, "model.lr=abc"],
+        ["train", f"data.root={nope}"],  # said before the loggers make their folders
     ]
     out = subprocess.run(
         [sys.executable, "-u", "-c", COMMANDS_LOOP, json.dumps(cases)],
@@ -197,6 +198,7 @@ def test_a_missing_or_wrong_mandatory_key_is_one_line_and_leaves_no_run_folder(t
         f"input={nope}.jpg does not exist",
         f"members[0]: ckpt_path={nope}.ckpt does not exist",
         "model.lr='abc': expected a number",
+        f"data.root={nope} does not exist",
     ]
     for case, run, words in zip(cases, runs, expected, strict=True):
         assert run.rstrip().endswith(f"@@ exit {EXIT_BAD_INPUT}") and "Traceback" not in run, (case, run)

@@ -5,6 +5,7 @@ shards stay disjoint, ten-crop training, and bad settings named in one line."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -66,9 +67,13 @@ def test_val_batches_are_the_worker_paths_faces(make_cfg) -> None:
     assert (images - expected_images).abs().max() <= 1.01 / (0.25 * 255)
 
 
-def test_auto_picks_the_benchmarked_path_for_the_device(make_cfg) -> None:
-    datamodule = attached(make_cfg, "data.on_device=auto")
+def test_auto_picks_the_benchmarked_path_for_the_device(make_cfg, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="fer_lightning")
+    datamodule = attached(make_cfg, "data.on_device=auto", "data.num_workers=2")
     assert datamodule.faces_on_device() is ON_DEVICE_AUTO["cpu"]
+    if ON_DEVICE_AUTO["cpu"]:  # the workers it asked for are not started, and the run says so
+        assert "Faces resident on cpu (data.on_device=auto)" in caplog.text
+        assert "data.num_workers=2 unused" in caplog.text
     assert isinstance(next(iter(attached(make_cfg, "data.on_device=true").train_dataloader())), IndexBatch)
 
 

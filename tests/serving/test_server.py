@@ -197,6 +197,10 @@ def test_not_an_image_is_415_with_one_line(client: Client, tmp_path: Path) -> No
         "POST", "/predict", body.replace(b'name="file"', b'name="photo"'), {"Content-Type": content_type}
     )
     assert status == 422 and "'file'" in one_line_error(answer)
+    end = b"--" + content_type.partition("boundary=")[2].encode() + b"--\r\n"
+    part = body.removesuffix(end)  # --boundary, the part's headers, the image, CRLF
+    status, answer = client.request("POST", "/predict", part + part + end, {"Content-Type": content_type})
+    assert status == 422 and "one image per request" in one_line_error(answer)
     status, answer = client.request("POST", "/predict?explain=maybe", body, {"Content-Type": content_type})
     assert status == 422 and one_line_error(answer).startswith("explain:")
     status, answer = client.request("GET", "/nowhere")
@@ -279,10 +283,18 @@ def test_awkward_images_truncated_tiny_or_without_a_face(client: Client) -> None
         assert status == 200, answer
         assert answer["faces"] == [] and answer["note"].startswith("no face found")
         assert (answer["height"], answer["width"]) == image.shape[:2]
-    status, answer = client.predict(encoded(cv2.resize(draw_portrait(300, 300, (150, 150), 280), (48, 48))))
-    assert status == 200
-    if not answer["faces"]:  # a face crop with no room around it: the note says how to take it whole
-        assert "predict.detect_faces=false" in answer["note"]
+    crop = encoded(np.full((48, 48, 3), 110, np.uint8))  # face-crop sized, nothing for a detector to find
+    status, answer = client.predict(crop)
+    assert status == 200 and answer["faces"] == []  # the note says how to take it whole, in this API's terms
+    assert answer["note"] == (
+        "no face found in what looks like a face crop: POST /predict?detect_faces=false takes the image as one face "
+        "(the image is 48x48)"
+    )
+    status, answer = client.predict(crop, detect_faces=False)
+    assert status == 200 and answer["note"] is None
+    assert [face["box"] for face in answer["faces"]] == [{"x": 0, "y": 0, "w": 48, "h": 48}]
+    status, answer = client.predict(encoded(np.full((8, 8, 3), 110, np.uint8)), detect_faces=False)
+    assert status == 200 and answer["faces"] == [] and "smaller than predict.min_face_side" in answer["note"]
 
 
 def test_concurrent_requests_never_mix_results(client: Client, port: int) -> None:

@@ -164,3 +164,11 @@ def test_a_damaged_metrics_json_is_that_jobs_row_and_names_the_file(
     assert table.loc[1, "status"] == "failed" and f"unreadable {damaged / 'metrics.json'}" in table.loc[1, "error"]
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert str(damaged / "metrics.json") in warned and str(damaged / ".hydra" / "overrides.yaml") in warned
+
+
+def test_only_fractions_turn_to_percent(sweep: Path) -> None:
+    """A loss ranked by keeps its own unit: it is not a fraction."""
+    write_leaderboard(sweep, rank_by="train/loss")
+    header = next(line for line in (sweep / "leaderboard.md").read_text().splitlines() if line.startswith("|"))
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    assert "train/loss" in columns and "train/loss %" not in columns and "val/acc_best %" in columns

@@ -61,10 +61,10 @@ def test_the_summary_table_aligns_names_and_values() -> None:
     ]
 
 
-def test_the_bar_counts_epochs_from_one_and_shows_only_the_accuracies_in_short_names() -> None:
+def test_the_bar_counts_epochs_from_one_and_shows_only_the_accuracies_in_short_names_in_percent() -> None:
     bar = ShortProgressBar()
     bar._trainer = SimpleNamespace(max_epochs=2)  # what _get_train_description reads
     assert bar._get_train_description(1) == "Epoch 2/2"
     metrics = {"v_num": 3, "train/acc": 0.25, "val/acc": 0.5, "val/acc_best": 0.5, "val/f1": 0.4}
     with patch.object(RichProgressBar, "get_metrics", return_value=metrics):
-        assert bar.get_metrics(None, None) == {"acc": "0.250", "val": "0.500", "best": "0.500"}
+        assert bar.get_metrics(None, None) == {"acc": "25.0%", "val": "50.0%", "best": "50.0%"}

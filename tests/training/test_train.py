@@ -83,6 +83,9 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(
     for name in ("test/acc", "test/precision", "test/recall", "test/f1", "val/acc_best"):
         point = final.Scalars(name.replace("test/", "~test/"))[-1]  # val/acc_best: a curve ending at the best
         assert point.value == pytest.approx(metrics[name]) and point.step == 6, name
+        # HPARAMS' metric column: the same number in percent, as the console and the leaderboard give it.
+        column = final.Scalars(f"~hparams/{name}")
+        assert [(p.step, p.value) for p in column] == [(6, pytest.approx(100 * metrics[name], rel=1e-6))], name
     hparams = start.hparams
     assert {"batch_size", "dropout", "lr", "max_epochs"} <= set(hparams) and "seed" not in hparams  # the overridden
     assert hparams["batch_size"].string_value == "32" and hparams["lr"].number_value == 3e-3  # 32, not 32.000
@@ -113,12 +116,12 @@ def test_multirun_gives_a_named_folder_and_tensorboard_run_per_job_and_a_leaderb
     # metric columns (not every curve), the run named by its sweep and job number.
     experiment = tensorboard_hparams(tmp_path)
     assert [(info.name, info.differs) for info in experiment.hparam_infos] == [("lr", True)]
-    assert {info.name.tag for info in experiment.metric_infos} == {
-        "val/acc_best",
-        "~test/acc",
-        "~test/precision",
-        "~test/recall",
-        "~test/f1",
+    assert {(info.name.tag, info.display_name) for info in experiment.metric_infos} == {
+        ("~hparams/val/acc_best", "val/acc_best %"),
+        ("~hparams/test/acc", "test/acc %"),
+        ("~hparams/test/precision", "test/precision %"),
+        ("~hparams/test/recall", "test/recall %"),
+        ("~hparams/test/f1", "test/f1 %"),
     }
     assert final_run(jobs[0])[1].group_name == f"#0 {tmp_path.name}"  # the job first: the Trial ID column is narrow
     assert "config" in {tag.split("/")[0] for tag in events.Tags()["tensors"]}  # the whole config as a text card
