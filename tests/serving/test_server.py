@@ -507,6 +507,13 @@ def test_the_page_in_headless_chromium_shows_each_face_its_emotion_and_bars(tmp_
                 WebDriverWait(driver, 60).until(lambda d: "Looking" not in d.find_element(By.ID, "status").text)
                 assert driver.find_element(By.ID, "status").text == "2 faces found."
                 save_page(driver, tmp_path / f"page_{width}_gradcam.png")
+            crop = tmp_path / "crop.png"  # face-crop sized, nothing for the detector: taken whole when asked
+            cv2.imwrite(str(crop), np.full((48, 48), 110, np.uint8))
+            driver.find_element(By.ID, "file").send_keys(str(crop))
+            WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces .empty"))
+            assert 'tick "Whole image is one face"' in driver.find_element(By.CSS_SELECTOR, "#faces .empty").text
+            driver.find_element(By.ID, "whole").click()  # the crop sent again with detect_faces=false
+            WebDriverWait(driver, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#faces .face")) == 1)
             driver.get(f"http://127.0.0.1:{port}/docs")  # Swagger UI from the package's own files
             WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
             paths = {e.text for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}

@@ -23,8 +23,10 @@ function percent(p) {
 async function predict(blob) {
   const form = new FormData();
   form.append("file", blob, "image");
-  const explain = state.health && state.health.explain && $("explain").checked;
-  const response = await fetch(`/predict${explain ? "?explain=true" : ""}`, { method: "POST", body: form });
+  const query = new URLSearchParams();
+  if (state.health && state.health.explain && $("explain").checked) query.set("explain", "true");
+  if ($("whole").checked) query.set("detect_faces", "false");
+  const response = await fetch(`/predict?${query}`, { method: "POST", body: form });
   const answer = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
   if (!response.ok) throw new Error(answer.error || `${response.status} ${response.statusText}`);
   return answer;
@@ -132,7 +134,10 @@ function list(answer) {
   if (!items.length) {
     const empty = document.createElement("li");
     empty.className = "empty";
-    const note = answer.note || "no face found";
+    let note = answer.note || "no face found";
+    if (note.includes("face crop") && !$("whole").checked) {
+      note = `no face found in what looks like a face crop: tick "Whole image is one face" to take it as one`;
+    }
     empty.textContent = `${note[0].toUpperCase()}${note.slice(1)}.`;
     items.push(empty);
   }
@@ -232,9 +237,11 @@ async function start() {
     $("file").value = "";
   });
   $("camera").addEventListener("click", toggleCamera);
-  $("explain").addEventListener("change", () => {
-    if (state.blob && !state.camera) showPhoto(state.blob);
-  });
+  for (const choice of ["explain", "whole"]) {
+    $(choice).addEventListener("change", () => {
+      if (state.blob && !state.camera) showPhoto(state.blob);
+    });
+  }
   try {
     const response = await fetch("/health");
     state.health = await response.json();
