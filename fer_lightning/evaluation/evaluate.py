@@ -13,6 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from fer_lightning.core.checkpoints import store_temperature
 from fer_lightning.core.console import aligned_table
 from fer_lightning.core.files import write_json
+from fer_lightning.core.units import in_percent_columns
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.evaluation.calibration import fit_temperature
 from fer_lightning.evaluation.inference import TTA, TTA_MODES, predict_probabilities
@@ -62,7 +63,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         100 * metrics["f1"],
     )
     log.info(
-        "%s on %s, %s split:\n%s", trained.path, data_cfg.root or "synthetic", split, aligned_table(headline(metrics))
+        "%s on %s, %s split:\n%s",
+        trained.path,
+        data_cfg.root or "synthetic",
+        split,
+        aligned_table(in_percent_columns(headline(metrics)), 2),
     )
     log.info("Report written to %s", out)
     return metrics

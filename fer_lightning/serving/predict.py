@@ -25,7 +25,7 @@ from fer_lightning.core.files import write_atomically, write_csv, write_json
 from fer_lightning.data.readers import IMAGE_SUFFIXES
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.faces import Box, FoundFace, face_square
-from fer_lightning.serving.recognizer import EmotionRecognizer, no_face_reason
+from fer_lightning.serving.recognizer import EmotionRecognizer
 from fer_lightning.serving.video import VideoSource, VideoWriter, camera_index, is_video
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,9 @@ def faces_in(file: Path, recognizer: EmotionRecognizer) -> tuple[list[FoundFace]
         elif reason == "not an image" and file.suffix.lower() in VIDEO_SUFFIXES:
             reason = "unreadable video (OpenCV cannot decode it)"
         return [], [{"file": str(file), "reason": reason}]
-    small = recognizer.too_small(image)
-    if small:
-        return [], [{"file": str(file), "reason": small}]
     found = recognizer.find_faces(image)
-    if not found:
-        return [], [{"file": str(file), "reason": no_face_reason(image)}]  # with a hint for a face crop
+    if not found:  # too small, or none found (with a hint for a face crop)
+        return [], [{"file": str(file), "reason": recognizer.why_no_face(image)}]
     return [face._replace(file=file) for face in found], []
 
 

@@ -102,15 +102,6 @@ FACE_CROP_SIDE = 128
 WHOLE_IMAGE_HINT = "predict.detect_faces=false takes each image as one face (API: overrides=['detect_faces=false'])"
 
 
-def no_face_reason(image: np.ndarray, hint: str = WHOLE_IMAGE_HINT) -> str:
-    """Why an image gave no face: with ``hint`` where it looks like a face crop, which detectors need context
-    around."""
-    height, width = image.shape[:2]
-    if max(height, width) <= FACE_CROP_SIDE and 0.75 <= width / max(height, 1) <= 1.33:
-        return f"no face found in what looks like a face crop: {hint} (the image is {width}x{height})"
-    return "no face found"
-
-
 def read_image(image: ImageLike) -> np.ndarray:
     """An image as cv2 holds it: gray (H, W) or BGR (H, W, 3). A path is read as the command line reads it (cv2,
     EXIF-oriented, colour); a PIL image keeps gray as gray and becomes BGR otherwise."""
@@ -167,18 +158,33 @@ class EmotionRecognizer:
         "margin=0.1", "detector.min_score=0.5", "device=cpu"]``."""
         return cls(LoadedCheckpoint.load(ckpt_path, root), predict_settings(detector, overrides))
 
+    @property
+    def min_face_side(self) -> int:
+        return self.settings.get("min_face_side") or 0
+
     def too_small(self, image: np.ndarray, detect: bool = True) -> str | None:
         """Why an image taken whole as a face (``detect_faces=false``, or ``detect=False``) is too small to be one:
         below ``min_face_side`` pixels on its shorter side (a 1x1 image would be stretched into a 48x48 "face"), else
         None."""
-        smallest = self.settings.get("min_face_side") or 0
         height, width = image.shape[:2]
-        if (self.detector is None or not detect) and min(height, width) < smallest:
+        if (self.detector is None or not detect) and min(height, width) < self.min_face_side:
             return (
-                f"image is {width}x{height}, smaller than predict.min_face_side={smallest} on a side: too small to "
-                "be taken for a face"
+                f"image is {width}x{height}, smaller than predict.min_face_side={self.min_face_side} on a side: "
+                "too small to be taken for a face"
             )
         return None
+
+    def why_no_face(self, image: np.ndarray, detect: bool = True, hint: str = WHOLE_IMAGE_HINT) -> str:
+        """Why an image gave no face: ``too_small`` to be taken whole, or none detected, with ``hint`` where it looks
+        like a face crop (detectors need context around a face) big enough to be taken whole."""
+        small = self.too_small(image, detect)
+        if small:
+            return small
+        height, width = image.shape[:2]
+        crop = max(height, width) <= FACE_CROP_SIDE and 0.75 <= width / max(height, 1) <= 1.33
+        if crop and self.detector is not None and detect and min(height, width) >= self.min_face_side:
+            return f"no face found in what looks like a face crop: {hint} (the image is {width}x{height})"
+        return "no face found"
 
     def find_faces(self, image: np.ndarray, detect: bool = True) -> list[FoundFace]:
         """Every face of a decoded image, left to right, levelled by its eyes with ``align=true``; with
@@ -257,7 +263,7 @@ class EmotionRecognizer:
         found = [self.find_faces(image) for image in decoded]
         for image, faces in zip(decoded, found, strict=True):
             if not faces:
-                log.warning("%s", self.too_small(image) or no_face_reason(image))
+                log.warning("%s", self.why_no_face(image))
         probabilities = self.probabilities([found_face.face for faces in found for found_face in faces])
         results, start = [], 0
         for faces in found:

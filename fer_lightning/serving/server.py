@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 from fer_lightning.core.classes import EMOTIONS
 from fer_lightning.models.trained import LoadedCheckpoint
 from fer_lightning.serving.faces import FoundFace, face_square
-from fer_lightning.serving.recognizer import EmotionRecognizer, no_face_reason
+from fer_lightning.serving.recognizer import EmotionRecognizer
 from fer_lightning.serving.uploads import FIELD, MultipartImage, Refused, check_length, decode_image
 
 try:
@@ -130,7 +130,7 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         403: "explain=true on a server started with explain=false",
         413: "the upload is over max_upload_mb, or its image over max_pixels",
         415: "not multipart/form-data, or the file is not an image",
-        422: "no file field, or a truncated or damaged image",
+        422: "no file field or more than one file, a bad query value, or a truncated or damaged image",
     }.items()
 }
 UPLOAD = {
@@ -212,7 +212,7 @@ class Service:
             for i, (face, p) in enumerate(zip(found, probabilities, strict=True))
         ]
         height, width = image.shape[:2]
-        note = None if found else self.recognizer.too_small(image, detect_faces) or no_face_reason(image, WHOLE_IMAGE)
+        note = None if found else self.recognizer.why_no_face(image, detect_faces, WHOLE_IMAGE)
         return {"faces": faces, "width": width, "height": height, "note": note}
 
     def face(self, found: FoundFace, probabilities: np.ndarray, heat: np.ndarray | None) -> Face:

@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fer_lightning.core.figures import plt, write_png
 from fer_lightning.core.files import write_csv
+from fer_lightning.core.units import shown
 
 log = logging.getLogger(__name__)
 logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader logs every file it opens at INFO
@@ -55,7 +56,7 @@ def curves_figure(curves: dict[str, pd.DataFrame], metric: str) -> plt.Figure:
     for label, curve in curves.items():
         best = curve["value"].max()
         for ax, x in zip(axes, ("epoch", "minutes"), strict=True):
-            ax.plot(curve[x], curve["value"], marker="o", markersize=2.5, label=f"{label} (best {best:.3f})")
+            ax.plot(curve[x], curve["value"], marker="o", markersize=2.5, label=f"{label} (best {shown(metric, best)})")
     axes[0].set(xlabel="epoch", ylabel=metric)
     axes[1].set(xlabel="minutes of fitting (pauses between the stretches of a resumed run left out)")
     for ax in axes:
@@ -80,11 +81,13 @@ def curve_summary(curve: pd.DataFrame, metric: str, thresholds: Sequence[float] 
     epochs, minutes = len(curve), float(curve["minutes"].iloc[-1])
     pace = f"{epochs / minutes:.1f} epochs per minute" if minutes > 0 else "no time between its points"
     line = (
-        f"best {metric} {best['value']:.4f} at epoch {int(best['epoch'])}; "
+        f"best {metric} {shown(metric, best['value'])} at epoch {int(best['epoch'])}; "
         f"{epochs} epochs in {minutes:.1f} min of fitting ({pace})"
     )
     for threshold, reached in first_reached(curve, thresholds).items():
-        line += f"; >= {threshold:g} " + (f"at epoch {reached[0]}, {reached[1]:.1f} min" if reached else "not reached")
+        line += f"; >= {shown(metric, threshold)} " + (
+            f"at epoch {reached[0]}, {reached[1]:.1f} min" if reached else "not reached"
+        )
     return line
 
 

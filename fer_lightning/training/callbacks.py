@@ -29,6 +29,7 @@ from fer_lightning.core.lightning_private import (
     set_scheduler_step,
     validate_again_in_full,
 )
+from fer_lightning.core.units import shown
 from fer_lightning.evaluation.predictions import ReportSettings, split_predictions
 from fer_lightning.evaluation.reports import write_split_report
 from fer_lightning.training import dashboards
@@ -244,10 +245,10 @@ class TimeToAccuracy(L.Callback):
             return
         for threshold in self.thresholds:
             if float(value) >= threshold and self.key(threshold) not in self.minutes:
-                self.minutes[self.key(threshold)] = self.fitted_seconds() / 60
+                minutes = self.minutes[self.key(threshold)] = self.fitted_seconds() / 60
                 rank_zero_info(
-                    f"{self.monitor} reached {threshold:g} after {self.minutes[self.key(threshold)]:.1f} "
-                    f"minutes of fitting (epoch {trainer.current_epoch + 1})"
+                    f"{self.monitor} reached {shown(self.monitor, threshold)} after {minutes:.1f} minutes of fitting "
+                    f"(epoch {trainer.current_epoch + 1})"
                 )
 
     def key(self, threshold: float) -> str:

@@ -39,7 +39,8 @@ def job_order(folder: str) -> tuple[bool, int, str]:
     return (isinstance(number, str), number if isinstance(number, int) else 0, folder)
 
 
-def job_row(job: Path) -> dict[str, Any]:
+def job_row(job: Path, rank_by: str = METRICS[0]) -> dict[str, Any]:
+    """One job's row: its knobs, ``METRICS`` and ``rank_by`` from its metrics.json, or why it failed."""
     overrides = job_overrides(job)
     row: dict[str, Any] = {"job": job_number(job.name), "folder": job.name, "overrides": " ".join(overrides)}
     result = job / "metrics.json"
@@ -64,7 +65,7 @@ def job_row(job: Path) -> dict[str, Any]:
         **row,
         "status": "completed",
         **saved.get("hparams", {}),
-        **{m: metrics.get(m) for m in METRICS},
+        **{m: metrics.get(m) for m in dict.fromkeys([*METRICS, rank_by])},
         "epochs": saved.get("epochs"),
         "seconds_per_epoch": saved.get("seconds_per_epoch", math.nan),
         "error": "",
@@ -108,7 +109,7 @@ def leaderboard(sweep_dir: str | Path, rank_by: str = "val/acc_best") -> pd.Data
     jobs = sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: job_order(p.name))
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (<n>/.hydra/): not a sweep folder")
-    table = pd.DataFrame([job_row(job) for job in jobs])
+    table = pd.DataFrame([job_row(job, rank_by) for job in jobs])
     repeated = sorted({str(n) for n in table["job"] if (table["job"] == n).sum() > 1})
     if repeated:
         log.warning(

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from fer_lightning.core.units import in_percent
+from fer_lightning.core.units import in_percent, in_percent_columns, shown
 
 
-@pytest.mark.parametrize("name", ["val/acc", "val/acc_best", "test/precision", "test/recall", "test/f1_happy"])
+@pytest.mark.parametrize("name", ["val/acc", "val/acc_best", "test/precision", "test/recall", "test/f1_happy", "f1"])
 def test_fractions_read_in_percent(name: str) -> None:
     assert in_percent(name)
 
 
-@pytest.mark.parametrize("name", ["val/loss", "train/lr", "train/lr_backbone", "epochs", "acc", "val/accuracy_x"])
+@pytest.mark.parametrize("name", ["val/loss", "train/lr", "train/lr_backbone", "epochs", "ece", "val/accuracy_x"])
 def test_other_numbers_keep_their_unit(name: str) -> None:
     assert not in_percent(name)
+
+
+def test_a_line_and_a_table_show_fractions_in_percent() -> None:
+    assert shown("val/acc", 0.59837) == "59.84%" and shown("val/loss", 1.234567) == "1.235"
+    assert in_percent_columns({"acc": 0.5, "ece": 0.03, "images": 10}) == {"acc %": 50.0, "ece": 0.03, "images": 10}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,7 @@ def test_tta_views() -> None:
 
 
 def test_eval_of_a_trained_checkpoint_reproduces_its_test_accuracy_and_writes_every_file(
-    make_cfg, tmp_path: Path
+    make_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     metrics = train(make_cfg(*SMALL_CNN, "trainer.max_epochs=2", "data.synthetic.train=40"))
     run = tmp_path / "run"
@@ -69,8 +71,11 @@ def test_eval_of_a_trained_checkpoint_reproduces_its_test_accuracy_and_writes_ev
     assert not any(name.startswith("best/") for name in metrics)
 
     eval_cfg = make_cfg(f"ckpt_path={best}", config="eval", fast=False)
-    result = evaluate(eval_cfg)
+    with caplog.at_level(logging.INFO, logger="fer_lightning"):
+        result = evaluate(eval_cfg)
     assert result["acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    summary = rf"^\s+acc %\s+{100 * result['acc']:.2f}$"  # the summary table in percent, as the line above it
+    assert re.search(summary, caplog.text, re.MULTILINE), caplog.text[-1500:]
     predictions = pd.read_csv(run / "predictions.csv")
     assert len(predictions) == 7 * 8 and (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(
         result["acc"]

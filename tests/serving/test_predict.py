@@ -321,15 +321,17 @@ def test_labels_are_sized_to_the_image_placed_outside_the_face_where_there_is_ro
 def test_no_face_in_a_face_crop_says_how_to_pass_detect_faces_false(
     predict_cfg, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from fer_lightning.serving.recognizer import no_face_reason
-
     folder = tmp_path / "crops"
     folder.mkdir()
     cv2.imwrite(str(folder / "crop.png"), np.full((48, 48), 90, np.uint8))  # nothing any detector takes for a face
     _, skipped = predict(predict_cfg(folder))
     assert "predict.detect_faces=false" in skipped["reason"].iloc[0]
     assert "detect_faces=false" in caplog.text  # the summary line says it too
-    assert no_face_reason(np.zeros((480, 640), np.uint8)) == "no face found"  # a photo is no crop
+    from fer_lightning.serving.recognizer import EmotionRecognizer
+
+    recognizer = EmotionRecognizer.from_checkpoint()
+    assert recognizer.why_no_face(np.zeros((480, 640), np.uint8)) == "no face found"  # a photo is no crop
+    assert recognizer.why_no_face(np.zeros((16, 16), np.uint8)) == "no face found"  # too small to take whole
 
 
 def test_ctrl_c_in_a_folder_writes_the_rows_done_then_exits_non_zero(

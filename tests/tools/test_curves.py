@@ -63,7 +63,7 @@ def test_the_summary_gives_the_best_epoch_the_pace_and_the_time_to_each_threshol
     curve = pd.DataFrame({"epoch": [1, 2, 3, 4], "minutes": [0.5, 1.0, 1.5, 2.0], "value": [0.3, 0.62, 0.58, 0.61]})
     line = curve_summary(curve, "val/acc", [0.6, 0.7])
     assert line == (
-        "best val/acc 0.6200 at epoch 2; 4 epochs in 2.0 min of fitting (2.0 epochs per minute); "
-        ">= 0.6 at epoch 2, 1.0 min; >= 0.7 not reached"
+        "best val/acc 62.00% at epoch 2; 4 epochs in 2.0 min of fitting (2.0 epochs per minute); "
+        ">= 60.00% at epoch 2, 1.0 min; >= 70.00% not reached"
     )
     assert curve_summary(curve.set_axis([10, 11, 12, 13]), "val/acc", [0.6, 0.7]) == line  # a slice of a longer curve

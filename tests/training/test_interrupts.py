@@ -53,7 +53,15 @@ def start(tmp_path: Path, how: str, stage: str, workers: int | str) -> subproces
         command = [shutil.which("timeout"), "600", *command]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # tests.training importable
     return subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        # A terminal's foreground job: Ctrl-C reaches it even where these tests run in a background job (`make test &`),
+        # whose shell set SIGINT to ignored, a setting every child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

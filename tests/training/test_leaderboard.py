@@ -167,8 +167,11 @@ def test_a_damaged_metrics_json_is_that_jobs_row_and_names_the_file(
 
 
 def test_only_fractions_turn_to_percent(sweep: Path) -> None:
-    """A loss ranked by keeps its own unit: it is not a fraction."""
+    """A metric ranked by that is not among the usual columns is read from each job; a loss keeps its unit."""
     write_leaderboard(sweep, rank_by="train/loss")
-    header = next(line for line in (sweep / "leaderboard.md").read_text().splitlines() if line.startswith("|"))
-    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    lines = [line for line in (sweep / "leaderboard.md").read_text().splitlines() if line.startswith("|")]
+    columns, _, first = ([cell.strip() for cell in line.strip("|").split("|")] for line in lines[:3])
     assert "train/loss" in columns and "train/loss %" not in columns and "val/acc_best %" in columns
+    assert (
+        first[columns.index("train/loss")] == "1" and first[columns.index("val/acc_best %")] == "66.4"
+    )  # job 0: ties kept in order

@@ -69,7 +69,7 @@ def test_short_run_learns_synthetic_faces_and_writes_the_run(
     assert [e.step for e in events.Scalars("val/acc")] == list(range(1, 7))  # against the epoch, counted from 1
     first = next(e.step for e in events.Scalars("val/acc") if e.value >= 0.6)  # time to accuracy: that epoch's value
     assert (
-        f"val/acc reached 0.6 after {saved['minutes_to_val_acc_0.6']:.1f} minutes of fitting (epoch {first})"
+        f"val/acc reached 60.00% after {saved['minutes_to_val_acc_0.6']:.1f} minutes of fitting (epoch {first})"
         in caplog.text
     )
     images = events.Tags()["images"]

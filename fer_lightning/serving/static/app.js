@@ -25,11 +25,12 @@ async function predict(blob) {
   form.append("file", blob, "image");
   const query = new URLSearchParams();
   if (state.health && state.health.explain && $("explain").checked) query.set("explain", "true");
-  if ($("whole").checked) query.set("detect_faces", "false");
+  const whole = $("whole").checked;
+  if (whole) query.set("detect_faces", "false");
   const response = await fetch(`/predict?${query}`, { method: "POST", body: form });
   const answer = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
   if (!response.ok) throw new Error(answer.error || `${response.status} ${response.statusText}`);
-  return answer;
+  return { ...answer, whole };  // what was asked, whatever the box says by the time the answer arrives
 }
 
 function loadImage(url) {
@@ -135,7 +136,7 @@ function list(answer) {
     const empty = document.createElement("li");
     empty.className = "empty";
     let note = answer.note || "no face found";
-    if (note.includes("face crop") && !$("whole").checked) {
+    if (note.includes("face crop") && !answer.whole) {
       note = `no face found in what looks like a face crop: tick "Whole image is one face" to take it as one`;
     }
     empty.textContent = `${note[0].toUpperCase()}${note.slice(1)}.`;
@@ -248,6 +249,7 @@ async function start() {
     const h = state.health;
     $("model").textContent = `Model ${h.model}, detector ${h.detector || "none (each image is one face)"}, fer-lightning ${h.version}`;
     $("explain-choice").hidden = !h.explain;
+    $("whole-choice").hidden = !h.detector;  // a server without a detector takes every image whole already
   } catch (error) {
     say(`The server does not answer: ${error.message}`, true);
   }
