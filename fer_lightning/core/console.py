@@ -50,12 +50,12 @@ def on_terminal() -> bool:
     return all(stream is not None and hasattr(stream, "isatty") and stream.isatty() for stream in streams)
 
 
-def aligned_table(rows: dict[str, float], digits: int = 4) -> str:
-    """``name  value`` lines, names padded to one column: a short summary that reads well in a log."""
+def aligned_table(rows: dict[str, str | int | float], digits: int = 4) -> str:
+    """``name  value`` lines, names padded to one column, values right-aligned: a short summary that reads well in a
+    log. Text (a number already formatted, ``68.68%``) stands as it is."""
     width = max((len(name) for name in rows), default=0)
-    return "\n".join(
-        f"  {name:<{width}}  {value:>{digits + 6},}"
-        if isinstance(value, int)
-        else f"  {name:<{width}}  {value:>{digits + 6}.{digits}f}"
-        for name, value in rows.items()
-    )
+
+    def cell(value: str | int | float) -> str:
+        return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}" if isinstance(value, float) else value
+
+    return "\n".join(f"  {name:<{width}}  {cell(value):>{digits + 6}}" for name, value in rows.items())

@@ -4,8 +4,6 @@ reads a line or a table: the console, the leaderboard, TensorBoard's HPARAMS tab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 PERCENT_METRICS = ("acc", "precision", "recall", "f1")  # the first word of a metric's name (after its stage)
 
 
@@ -18,10 +16,3 @@ def in_percent(name: str) -> bool:
 def shown(name: str, value: float) -> str:
     """One number as a person reads it: ``59.84%`` for a fraction, four significant digits otherwise."""
     return f"{100 * value:.2f}%" if in_percent(name) else f"{value:.4g}"
-
-
-def in_percent_columns(numbers: Mapping[str, float]) -> dict[str, float]:
-    """A table's numbers with the fractions in percent, their names marked ``%`` (``acc`` -> ``acc %``)."""
-    return {
-        f"{name} %" if in_percent(name) else name: 100 * v if in_percent(name) else v for name, v in numbers.items()
-    }

@@ -13,7 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from fer_lightning.core.checkpoints import store_temperature
 from fer_lightning.core.console import aligned_table
 from fer_lightning.core.files import write_json
-from fer_lightning.core.units import in_percent_columns
+from fer_lightning.core.units import shown
 from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.evaluation.calibration import fit_temperature
 from fer_lightning.evaluation.inference import TTA, TTA_MODES, predict_probabilities
@@ -67,7 +67,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         trained.path,
         data_cfg.root or "synthetic",
         split,
-        aligned_table(in_percent_columns(headline(metrics)), 2),
+        aligned_table({name: shown(name, v) if isinstance(v, float) else v for name, v in headline(metrics).items()}),
     )
     log.info("Report written to %s", out)
     return metrics

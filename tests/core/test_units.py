@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fer_lightning.core.units import in_percent, in_percent_columns, shown
+from fer_lightning.core.units import in_percent, shown
 
 
 @pytest.mark.parametrize("name", ["val/acc", "val/acc_best", "test/precision", "test/recall", "test/f1_happy", "f1"])
@@ -17,6 +17,6 @@ def test_other_numbers_keep_their_unit(name: str) -> None:
     assert not in_percent(name)
 
 
-def test_a_line_and_a_table_show_fractions_in_percent() -> None:
-    assert shown("val/acc", 0.59837) == "59.84%" and shown("val/loss", 1.234567) == "1.235"
-    assert in_percent_columns({"acc": 0.5, "ece": 0.03, "images": 10}) == {"acc %": 50.0, "ece": 0.03, "images": 10}
+def test_a_line_shows_fractions_in_percent_and_other_numbers_to_four_digits() -> None:
+    assert shown("val/acc", 0.59837) == "59.84%" and shown("f1", 0.5) == "50.00%"
+    assert shown("val/loss", 1.234567) == "1.235" and shown("ece", 0.029712) == "0.02971"

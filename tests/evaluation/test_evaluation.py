@@ -74,7 +74,7 @@ def test_eval_of_a_trained_checkpoint_reproduces_its_test_accuracy_and_writes_ev
     with caplog.at_level(logging.INFO, logger="fer_lightning"):
         result = evaluate(eval_cfg)
     assert result["acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
-    summary = rf"^\s+acc %\s+{100 * result['acc']:.2f}$"  # the summary table in percent, as the line above it
+    summary = rf"^\s+acc\s+{100 * result['acc']:.2f}%$"  # the summary table in percent, as the line above it
     assert re.search(summary, caplog.text, re.MULTILINE), caplog.text[-1500:]
     predictions = pd.read_csv(run / "predictions.csv")
     assert len(predictions) == 7 * 8 and (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(
