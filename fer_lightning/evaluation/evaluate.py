@@ -55,12 +55,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             temperature=None if temperature == 1.0 else temperature,
         )
     log.info(
-        "%s split (tta=%s, %d faces): accuracy %.2f%%, macro F1 %.2f%%",
+        "%s split (tta=%s, %d faces): accuracy %s, macro F1 %s",
         split,
         tta,
         len(true),
-        100 * metrics["acc"],
-        100 * metrics["f1"],
+        shown("acc", metrics["acc"]),
+        shown("f1", metrics["f1"]),
     )
     log.info(
         "%s on %s, %s split:\n%s",
@@ -140,5 +140,7 @@ def choose_tta(trained: LoadedCheckpoint, datamodule: FERDataModule, crop_fracti
         scores[mode] = float((probabilities.argmax(1) == true).mean())
     chosen = max(TTA_MODES, key=lambda mode: (scores[mode], -TTA_MODES.index(mode)))
     write_json({"val_accuracy": scores, "chosen": chosen}, out / "tta_on_val.json")
-    log.info("eval.tta=auto: val accuracy %s -> %s", ", ".join(f"{m} {a:.2%}" for m, a in scores.items()), chosen)
+    log.info(
+        "eval.tta=auto: val accuracy %s -> %s", ", ".join(f"{m} {shown('acc', a)}" for m, a in scores.items()), chosen
+    )
     return chosen

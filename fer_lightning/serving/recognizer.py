@@ -162,12 +162,17 @@ class EmotionRecognizer:
     def min_face_side(self) -> int:
         return self.settings.get("min_face_side") or 0
 
+    def detector_for(self, detect: bool) -> Detector | None:
+        """The detector an image goes through: none where it is taken whole (``detect_faces=false`` for every image,
+        ``detect=False`` for one)."""
+        return self.detector if detect else None
+
     def too_small(self, image: np.ndarray, detect: bool = True) -> str | None:
         """Why an image taken whole as a face (``detect_faces=false``, or ``detect=False``) is too small to be one:
         below ``min_face_side`` pixels on its shorter side (a 1x1 image would be stretched into a 48x48 "face"), else
         None."""
         height, width = image.shape[:2]
-        if (self.detector is None or not detect) and min(height, width) < self.min_face_side:
+        if self.detector_for(detect) is None and min(height, width) < self.min_face_side:
             return (
                 f"image is {width}x{height}, smaller than predict.min_face_side={self.min_face_side} on a side: "
                 "too small to be taken for a face"
@@ -182,7 +187,7 @@ class EmotionRecognizer:
             return small
         height, width = image.shape[:2]
         crop = max(height, width) <= FACE_CROP_SIDE and 0.75 <= width / max(height, 1) <= 1.33
-        if crop and self.detector is not None and detect and min(height, width) >= self.min_face_side:
+        if crop and self.detector_for(detect) is not None and min(height, width) >= self.min_face_side:
             return f"no face found in what looks like a face crop: {hint} (the image is {width}x{height})"
         return "no face found"
 
@@ -194,7 +199,7 @@ class EmotionRecognizer:
             return []
         gray = to_gray(image)
         whole = Box(0, 0, gray.shape[1], gray.shape[0])
-        detector = self.detector if detect else None
+        detector = self.detector_for(detect)
         if detector is None and self.aligner is None:
             return [FoundFace(whole, as_face(gray))]
         found = []

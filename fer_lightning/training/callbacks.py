@@ -139,7 +139,7 @@ def epoch_line(epoch: int, max_epochs: int | None, metrics: dict[str, Any], seco
         if loss is not None or acc is not None:
             text = stage
             text += f" loss {loss:.4f}" if loss is not None else ""
-            text += f" acc {acc:.2%}" if acc is not None else ""
+            text += f" acc {shown('acc', acc)}" if acc is not None else ""
             parts.append(text)
     rate, backbone = number("train/lr"), number("train/lr_backbone")
     if rate is not None:
@@ -458,11 +458,12 @@ def run_summary(metrics: dict[str, float], best: str, run_dir: Path, logdir: str
     lines = []
     if "test/acc" in metrics:
         lines.append(
-            f"Test accuracy {metrics['test/acc']:.2%}, macro F1 {metrics.get('test/f1', float('nan')):.2%} "
-            f"(best val accuracy {metrics.get('val/acc_best', float('nan')):.2%})"
+            f"Test accuracy {shown('test/acc', metrics['test/acc'])}, "
+            f"macro F1 {shown('test/f1', metrics.get('test/f1', math.nan))} "
+            f"(best val accuracy {shown('val/acc_best', metrics.get('val/acc_best', math.nan))})"
         )
     elif "val/acc_best" in metrics:
-        lines.append(f"Best val accuracy {metrics['val/acc_best']:.2%} (no test)")
+        lines.append(f"Best val accuracy {shown('val/acc_best', metrics['val/acc_best'])} (no test)")
     lines += [
         f"Best checkpoint: {best or 'none'}",
         f"Run folder: {run_dir}",
